@@ -1,0 +1,73 @@
+"""Material presets (isotropic elasticity) and unit conversions at the engine's edges.
+
+Engine units: length in b, stress in Pa, time in s. `Material` carries what forces and mobilities need.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+ANGSTROM = 1e-10  # m
+GPA = 1e9  # Pa
+BAR = 1e5  # Pa
+
+
+@dataclass(frozen=True)
+class Material:
+    """Isotropic elastic constants and core parameters.
+
+    burgers_m: Burgers-vector magnitude b (m); mu: shear modulus (Pa); nu: Poisson ratio;
+    core_radius: non-singular core spreading a (units of b); core_energy: Ec (Pa), default
+    mu/(4 pi) ln(a/0.1) as in ExaDiS; crystal: lattice type ('bcc', 'fcc').
+    """
+
+    name: str
+    burgers_m: float
+    mu: float
+    nu: float
+    core_radius: float = 1.0
+    core_energy: float | None = None
+    crystal: str = "bcc"
+
+    @property
+    def Ec(self) -> float:
+        """Core energy per unit length (Pa*b^2 per b, i.e. Pa): ExaDiS default mu/(4 pi) ln(a/0.1)."""
+        if self.core_energy is not None:
+            return self.core_energy
+        return self.mu / (4.0 * math.pi) * math.log(self.core_radius / 0.1)
+
+    @property
+    def youngs_modulus(self) -> float:
+        """E = 2 mu (1 + nu)."""
+        return 2.0 * self.mu * (1.0 + self.nu)
+
+    def with_overrides(self, **changes: float | str | None) -> "Material":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def angstrom_to_b(self, x):
+        return x * (ANGSTROM / self.burgers_m)
+
+    def b_to_angstrom(self, x):
+        return x * (self.burgers_m / ANGSTROM)
+
+    def velocity_to_m_per_s(self, v):
+        """b/s -> m/s."""
+        return v * self.burgers_m
+
+
+PRESETS: dict[str, Material] = {
+    # W at 300 K, as in Bertin, Bulatov & Zhou (2024).
+    "W": Material("W", burgers_m=2.743e-10, mu=149.78e9, nu=0.289, crystal="bcc"),
+    # Ta, the ExaDiS BCC example.
+    "Ta": Material("Ta", burgers_m=2.85e-10, mu=55.0e9, nu=0.339, crystal="bcc"),
+    # Cu, the ParaDiS/ExaDiS FCC example (shared cu_180chains file).
+    "Cu": Material("Cu", burgers_m=2.55e-10, mu=54.6e9, nu=0.324, crystal="fcc"),
+}
+
+
+def material(name: str, **overrides: float | str | None) -> Material:
+    """Preset by name (case-insensitive) with optional overrides, e.g. material('W', core_radius=2)."""
+    for key, preset in PRESETS.items():
+        if key.lower() == name.lower():
+            return preset.with_overrides(**overrides)
+    raise KeyError(f"unknown material '{name}'; presets: {', '.join(PRESETS)}")

@@ -1,0 +1,1 @@
+"""ddml_engine.ml"""

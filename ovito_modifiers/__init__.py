@@ -1,0 +1,1 @@
+"""OVITO pipeline modifiers for ddml (thin wrappers over ddml_engine)."""

@@ -1,0 +1,1 @@
+"""ParaView Python plugins for ddml (thin wrappers over ddml_engine)."""
