@@ -1,0 +1,159 @@
+"""The `ddml` command line. Each subcommand mirrors a Python API call of the engine."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ddml_engine.materials import PRESETS, material
+
+STRESS_UNITS = {"Pa": 1.0, "MPa": 1e6, "GPa": 1e9}
+
+
+def _parse_stress(text: str, unit: str) -> np.ndarray:
+    """'xx,yy,zz,yz,xz,xy' in `unit` -> Voigt 6-vector in Pa."""
+    try:
+        values = np.array([float(v) for v in text.replace(" ", ",").split(",") if v], dtype=float)
+    except ValueError:
+        raise SystemExit(f"ddml: --stress must be six numbers 'xx,yy,zz,yz,xz,xy', got '{text}'")
+    if values.shape != (6,):
+        raise SystemExit(f"ddml: --stress needs 6 components (xx,yy,zz,yz,xz,xy), got {values.size}")
+    return values * STRESS_UNITS[unit]
+
+
+def _add_material_args(parser: argparse.ArgumentParser, default: str = "W") -> None:
+    group = parser.add_argument_group("material (isotropic elasticity)")
+    group.add_argument("--material", default=default, choices=sorted(PRESETS),
+                       help=f"material preset (default {default}); presets: "
+                            + "; ".join(f"{k}: b={m.burgers_m * 1e10:.4g} A, mu={m.mu / 1e9:.4g} GPa, nu={m.nu}"
+                                        for k, m in PRESETS.items()))
+    group.add_argument("--mu", type=float, help="override shear modulus (Pa)")
+    group.add_argument("--nu", type=float, help="override Poisson ratio")
+    group.add_argument("--core-radius", type=float, help="override non-singular core radius a (units of b, default 1)")
+    group.add_argument("--core-energy", type=float,
+                       help="override core energy Ec (Pa); default mu/(4 pi) ln(a/0.1) as in ExaDiS")
+
+
+def _material_from_args(args: argparse.Namespace):
+    return material(args.material, mu=args.mu, nu=args.nu, core_radius=args.core_radius,
+                    core_energy=args.core_energy)
+
+
+def _read(path: str):
+    from ddml_engine.io import read_network
+    from ddml_engine.io.errors import FileFormatError
+
+    try:
+        return read_network(path)
+    except FileNotFoundError:
+        raise SystemExit(f"ddml: no such file: {path}")
+    except FileFormatError as error:
+        raise SystemExit(f"ddml: {error}")
+
+
+# ----------------------------------------------------------------------------- info
+def cmd_info(args: argparse.Namespace) -> int:
+    network = _read(args.file)
+    summary = network.summary()
+    if args.burgers_m:
+        summary["density_per_m2"] = network.density(args.burgers_m)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0 if summary["frank_violations"] == 0 else 1
+    cell = network.cell
+    print(f"{args.file}")
+    print(f"  nodes          {summary['nodes']}  (physical {summary['physical_nodes']}, pinned {summary['pinned_nodes']})")
+    print(f"  segments       {summary['segments']}")
+    print(f"  cell           {' x '.join(f'{v:.6g}' for v in cell.lengths)} b, origin "
+          f"{np.array2string(cell.origin, precision=6)}, periodic {cell.periodic}")
+    print(f"  line length    {summary['total_length_b']:.6g} b")
+    density = f"{summary['density_per_b2']:.6g} /b^2"
+    if args.burgers_m:
+        density += f" = {summary['density_per_m2']:.4g} /m^2"
+    print(f"  density        {density}")
+    print("  Burgers families (|b| components, count):")
+    for family, count in summary["burgers_families_abs"].items():
+        print(f"    {family:<28s} {count}")
+    print(f"  BCC 1/2<111>   {summary['bcc_glissile_111']}   <100> junctions {summary['bcc_junction_100']}")
+    if summary["frank_violations"]:
+        print(f"  Frank's rule   VIOLATED at {summary['frank_violations']} unpinned nodes "
+              f"(e.g. {network.frank_violations()[:5].tolist()})")
+        return 1
+    print("  Frank's rule   ok (Burgers vector conserved at every unpinned node)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- forces
+def cmd_forces(args: argparse.Namespace) -> int:
+    from ddml_engine.forces.model import make_force_model
+    from ddml_engine.io.vtk import write_vtp
+
+    network = _read(args.file)
+    mat = _material_from_args(args)
+    stress = _parse_stress(args.stress, args.stress_unit)
+    model = make_force_model(args.model, mat, cutoff=args.cutoff)
+    start = time.perf_counter()
+    terms = model.components(network, stress)
+    elapsed = time.perf_counter() - start
+    total = sum(terms.values())
+    magnitude = np.linalg.norm(total, axis=1)
+    print(f"{network.num_nodes} nodes, {network.num_segments} segments, model '{args.model}', "
+          f"material {mat.name} (mu={mat.mu:.4g} Pa, nu={mat.nu}, a={mat.core_radius} b, Ec={mat.Ec:.4g} Pa)")
+    print(f"forces computed in {elapsed:.3f} s; |F| max {magnitude.max(initial=0):.4g}, "
+          f"mean {magnitude.mean() if len(magnitude) else 0:.4g} Pa*b^2")
+    if args.output:
+        node_data = {"force": total, "force_magnitude": magnitude}
+        node_data.update({f"force_{name}": value for name, value in terms.items()})
+        write_vtp(network, args.output, node_data=node_data)
+        print(f"wrote {args.output}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ddml",
+        description="ddml: learn dislocation-dynamics mobility laws from MD with graph neural networks, and run them. "
+                    "Engine units: lengths in b, stress in Pa, time in s, forces in Pa*b^2.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    info = sub.add_parser("info", help="summarise a network file (ParaDiS .data, OVITO .ca)",
+                          description="Print nodes, segments, line length, density, Burgers-vector families and "
+                                      "Frank's-rule check of a network file. Exit status 1 if Frank's rule fails.")
+    info.add_argument("file", help="network file (.data ParaDiS, .ca OVITO)")
+    info.add_argument("--burgers-m", type=float, help="Burgers magnitude in m, to report density in 1/m^2")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.set_defaults(func=cmd_info)
+
+    forces = sub.add_parser("forces", help="DDD nodal forces on a network, written to VTK",
+                            description="Compute the DDD nodal forces F = F_app + F_core (+ F_self + F_interaction) "
+                                        "on a network under a uniform stress, and write them to a .vtp file "
+                                        "(open in ParaView).")
+    forces.add_argument("file", help="network file (.data ParaDiS, .ca OVITO)")
+    forces.add_argument("--stress", default="0,0,0,0,0,0",
+                        help="applied stress 'xx,yy,zz,yz,xz,xy' (Voigt order), in --stress-unit (default 0)")
+    forces.add_argument("--stress-unit", default="MPa", choices=list(STRESS_UNITS), help="unit of --stress (MPa)")
+    forces.add_argument("--model", default="elastic",
+                        choices=["line-tension", "elastic", "elastic-cutoff"],
+                        help="force model: line tension only (applied + core), elastic (all segment pairs, "
+                             "non-singular), elastic-cutoff (pairs within --cutoff). Default: elastic")
+    forces.add_argument("--cutoff", type=float, help="pair cutoff for elastic-cutoff (units of b)")
+    forces.add_argument("-o", "--output", help="output .vtp file with per-node force arrays")
+    _add_material_args(forces)
+    forces.set_defaults(func=cmd_forces)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
