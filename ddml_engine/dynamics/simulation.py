@@ -1,0 +1,200 @@
+"""The DDD simulation driver.
+
+Step order (ParaDiS/ExaDiS): force -> mobility -> integrate -> plastic strain -> collisions -> topology (split
+multi-nodes) -> remesh -> loading -> output. Forces and mobility are pluggable; so is the integrator. Hooks are
+called after every step with the simulation object.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ddml_engine.dynamics.integrators import Integrator
+from ddml_engine.dynamics.loading import Loading, plastic_strain_increment, tensor
+from ddml_engine.forces.model import ForceModel
+from ddml_engine.mobility.base import Mobility
+from ddml_engine.network import DislocationNetwork
+
+Hook = Callable[["Simulation"], None]
+
+
+@dataclass
+class TopologySettings:
+    """Remeshing and collision parameters (units of b). Any of them None disables that operation."""
+
+    maxseg: float | None = None
+    minseg: float | None = None
+    rann: float | None = None
+    split_multinodes: bool = True
+    min_loop_length: float | None = None
+
+
+@dataclass
+class StepRecord:
+    step: int
+    time: float  # s
+    dt: float  # s
+    strain: float  # total axial strain (strain-rate control), 0 otherwise
+    plastic_strain: float  # axial plastic strain eps_p : A (strain-rate control), 0 otherwise
+    stress: np.ndarray  # applied stress, Voigt, Pa
+    density: float  # 1/b^2
+    nodes: int
+    segments: int
+
+    def row(self) -> dict:
+        return {"step": self.step, "time_s": self.time, "dt_s": self.dt, "strain": self.strain,
+                "plastic_strain": self.plastic_strain,
+                **{f"stress_{c}_Pa": s for c, s in zip(("xx", "yy", "zz", "yz", "xz", "xy"), self.stress)},
+                "density_per_b2": self.density, "nodes": self.nodes, "segments": self.segments}
+
+
+@dataclass
+class Simulation:
+    network: DislocationNetwork
+    force_model: ForceModel
+    mobility: Mobility
+    integrator: Integrator
+    loading: Loading
+    topology: TopologySettings = field(default_factory=TopologySettings)
+    store: object | None = None  # ddml_engine.io.store.SnapshotStore
+    output_interval: float | None = None  # s; snapshots land exactly on multiples of it
+    hooks: list[Hook] = field(default_factory=list)
+    time: float = 0.0
+    step_count: int = 0
+    plastic_strain_tensor: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+    history: list[StepRecord] = field(default_factory=list)
+    next_output: float | None = None
+
+    # ------------------------------------------------------------------ stages
+    def forces(self, network: DislocationNetwork) -> np.ndarray:
+        return self.force_model(network, self.loading.stress())
+
+    def velocities(self, network: DislocationNetwork) -> np.ndarray:
+        return self.mobility.velocities(network, self.forces(network))
+
+    def apply_topology(self, network: DislocationNetwork) -> DislocationNetwork:
+        from ddml_engine.dynamics import topology as topo
+
+        t = self.topology
+        if t.rann:
+            network = topo.collide(network, t.rann)
+        if t.split_multinodes:
+            network = topo.split_multinodes(network, self.forces, self.mobility)
+        if t.maxseg or t.minseg:
+            network = topo.remesh(network, t.maxseg or np.inf, t.minseg or 0.0)
+        if t.min_loop_length:
+            network = topo.remove_tiny_loops(network, t.min_loop_length)
+        return network
+
+    def record(self, dt: float) -> StepRecord:
+        rec = StepRecord(self.step_count, self.time, dt, float(getattr(self.loading, "strain", 0.0)),
+                         float(getattr(self.loading, "plastic_strain", 0.0)), self.loading.stress().copy(),
+                         self.network.density(), self.network.num_nodes, self.network.num_segments)
+        self.history.append(rec)
+        return rec
+
+    def write_snapshot(self) -> None:
+        if self.store is not None:
+            self.store.append(self.network, self.time, self.loading.stress(),
+                              strain=float(getattr(self.loading, "strain", 0.0)),
+                              plastic_strain=float(getattr(self.loading, "plastic_strain", 0.0)),
+                              axial_stress=float(getattr(self.loading, "axial_stress", 0.0)),
+                              plastic_strain_tensor=self.plastic_strain_tensor, step=self.step_count)
+
+    # ------------------------------------------------------------------ stepping
+    def step(self) -> StepRecord:
+        """One DDD step; returns its record."""
+        if self.step_count == 0 and not self.history:
+            self.record(0.0)
+            if self.output_interval:
+                self.write_snapshot()
+                self.next_output = self.time + self.output_interval
+        dt_limit = None if self.next_output is None else max(self.next_output - self.time, 0.0)
+        result = self.integrator.step(self.network, self.velocities, dt_limit=dt_limit)
+        d_eps = plastic_strain_increment(self.network, result.network)
+        self.plastic_strain_tensor += d_eps
+        network = result.network.wrapped()
+        network = self.apply_topology(network)
+        self.loading.advance(result.dt, d_eps)
+        self.network = network
+        self.time += result.dt
+        self.step_count += 1
+        rec = self.record(result.dt)
+        if self.next_output is not None and self.time >= self.next_output * (1 - 1e-12):
+            self.write_snapshot()
+            self.next_output += self.output_interval
+        for hook in self.hooks:
+            hook(self)
+        return rec
+
+    def run(self, max_steps: int | None = None, max_strain: float | None = None, max_time: float | None = None,
+            progress: bool = True) -> list[StepRecord]:
+        """Step until any limit is reached (|strain| >= max_strain, time >= max_time, steps >= max_steps)."""
+        if max_steps is None and max_strain is None and max_time is None:
+            raise ValueError("give at least one of max_steps, max_strain, max_time")
+        from tqdm import tqdm
+
+        bar = tqdm(total=max_steps, disable=not progress, unit="step", dynamic_ncols=True)
+        try:
+            while True:
+                if max_steps is not None and self.step_count >= max_steps:
+                    break
+                strain = abs(float(getattr(self.loading, "strain", 0.0)))
+                if max_strain is not None and strain >= max_strain:
+                    break
+                if max_time is not None and self.time >= max_time:
+                    break
+                rec = self.step()
+                bar.update(1)
+                bar.set_postfix(t=f"{rec.time:.3g}s", strain=f"{rec.strain:.3g}", nodes=rec.nodes,
+                                stress=f"{np.max(np.abs(rec.stress)) / 1e6:.4g}MPa")
+        finally:
+            bar.close()
+        return self.history
+
+    # ------------------------------------------------------------------ outputs
+    def write_table(self, path: str | Path) -> None:
+        """Stress-strain-density table of every step as CSV (written atomically)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        rows = [r.row() for r in self.history]
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+    def plot(self, path: str | Path, burgers_m: float | None = None) -> None:
+        """Axial stress and dislocation density vs strain (PNG, written atomically)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        strain = np.array([r.strain for r in self.history])
+        projector = np.outer(*(2 * [getattr(self.loading, "direction", np.array([0, 0, 1.0]))]))
+        axial = np.array([np.sum(tensor(r.stress) * projector) for r in self.history]) / 1e6
+        density = np.array([r.density for r in self.history])
+        if burgers_m:
+            density = density / burgers_m**2
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        ax1.plot(np.abs(strain) * 100, np.abs(axial))
+        ax1.set_xlabel("|axial strain| (%)")
+        ax1.set_ylabel("|axial stress| (MPa)")
+        ax2.plot(np.abs(strain) * 100, density)
+        ax2.set_xlabel("|axial strain| (%)")
+        ax2.set_ylabel("dislocation density (1/m²)" if burgers_m else "dislocation density (1/b²)")
+        for ax in (ax1, ax2):
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = Path(path)
+        tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+        fig.savefig(tmp, dpi=120)
+        plt.close(fig)
+        os.replace(tmp, path)
+
