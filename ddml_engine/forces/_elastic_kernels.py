@@ -516,51 +516,51 @@ def _accumulate_pair(i, j, p1, p2, mid, burgers, seg, h, hinv, periodic, a, mu, 
 
 
 @nb.njit(parallel=True, **_OPTS)
-def all_pair_node_forces(p1, p2, mid, burgers, seg, num_nodes, h, hinv, periodic, a, mu, nu, cutoff2):
+def all_pair_node_forces(p1, p2, mid, burgers, seg, num_nodes, h, hinv, periodic, a, mu, nu, cutoff2, nchunks):
     """Nodal forces (N, 3) from all distinct segment pairs (midpoint distance^2 < cutoff2 when cutoff2 > 0).
 
-    Rows i and M-1-i are handled by the same task so that the triangular loop is balanced across threads;
-    each thread accumulates into its own buffer.
+    Task k handles rows k and M-1-k of the triangular pair loop (M-1 pairs per task, balanced); tasks are dealt
+    round-robin to `nchunks` chunks, each accumulating into its own buffer (no thread-id, so it can be cached).
     """
     m = p1.shape[0]
-    nthreads = nb.get_num_threads()
-    bufs = np.zeros((nthreads, num_nodes, 3))
+    bufs = np.zeros((nchunks, num_nodes, 3))
     half = (m + 1) // 2
-    for task in nb.prange(half):
-        tid = nb.get_thread_id()
-        buf = bufs[tid]
-        for r in range(2):
-            i = task if r == 0 else m - 1 - task
-            if r == 1 and i == task:
-                break
-            for j in range(i + 1, m):
-                if cutoff2 > 0.0:
-                    dm = (mid[j, 0] - mid[i, 0], mid[j, 1] - mid[i, 1], mid[j, 2] - mid[i, 2])
-                    sh = _image_shift(dm, h, hinv, periodic)
-                    dx = dm[0] + sh[0]
-                    dy = dm[1] + sh[1]
-                    dz = dm[2] + sh[2]
-                    if dx * dx + dy * dy + dz * dz >= cutoff2:
-                        continue
-                _accumulate_pair(i, j, p1, p2, mid, burgers, seg, h, hinv, periodic, a, mu, nu, buf)
+    for chunk in nb.prange(nchunks):
+        buf = bufs[chunk]
+        for first in range(chunk, half, nchunks):
+            for r in range(2):
+                i = first if r == 0 else m - 1 - first
+                if r == 1 and i == first:
+                    break
+                for j in range(i + 1, m):
+                    if cutoff2 > 0.0:
+                        dm = (mid[j, 0] - mid[i, 0], mid[j, 1] - mid[i, 1], mid[j, 2] - mid[i, 2])
+                        sh = _image_shift(dm, h, hinv, periodic)
+                        dx = dm[0] + sh[0]
+                        dy = dm[1] + sh[1]
+                        dz = dm[2] + sh[2]
+                        if dx * dx + dy * dy + dz * dz >= cutoff2:
+                            continue
+                    _accumulate_pair(i, j, p1, p2, mid, burgers, seg, h, hinv, periodic, a, mu, nu, buf)
     out = np.zeros((num_nodes, 3))
-    for t in range(nthreads):
-        out += bufs[t]
+    for c in range(nchunks):
+        out += bufs[c]
     return out
 
 
 @nb.njit(parallel=True, **_OPTS)
-def listed_pair_node_forces(pairs, p1, p2, mid, burgers, seg, num_nodes, h, hinv, periodic, a, mu, nu):
-    """Nodal forces (N, 3) from the segment pairs listed in `pairs` (P, 2)."""
-    nthreads = nb.get_num_threads()
-    bufs = np.zeros((nthreads, num_nodes, 3))
-    for k in nb.prange(pairs.shape[0]):
-        tid = nb.get_thread_id()
-        _accumulate_pair(pairs[k, 0], pairs[k, 1], p1, p2, mid, burgers, seg, h, hinv, periodic, a, mu, nu,
-                         bufs[tid])
+def listed_pair_node_forces(pairs, p1, p2, mid, burgers, seg, num_nodes, h, hinv, periodic, a, mu, nu, nchunks):
+    """Nodal forces (N, 3) from the segment pairs listed in `pairs` (P, 2), dealt round-robin to chunks."""
+    bufs = np.zeros((nchunks, num_nodes, 3))
+    npairs = pairs.shape[0]
+    for chunk in nb.prange(nchunks):
+        buf = bufs[chunk]
+        for k in range(chunk, npairs, nchunks):
+            _accumulate_pair(pairs[k, 0], pairs[k, 1], p1, p2, mid, burgers, seg, h, hinv, periodic, a, mu, nu,
+                             buf)
     out = np.zeros((num_nodes, 3))
-    for t in range(nthreads):
-        out += bufs[t]
+    for c in range(nchunks):
+        out += bufs[c]
     return out
 
 

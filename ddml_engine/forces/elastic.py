@@ -20,6 +20,7 @@ to the minimum image of the separation of midpoints (field point). Only that one
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ddml_engine.network import DislocationNetwork
@@ -126,6 +127,11 @@ def _network_arrays(network: DislocationNetwork):
             np.ascontiguousarray(cell.inverse), np.array(cell.periodic, dtype=np.bool_))
 
 
+def _nchunks() -> int:
+    """Work chunks (one force buffer each) for the parallel pair loops: two per numba thread."""
+    return 2 * numba.get_num_threads()
+
+
 def _use_pair_list(network: DislocationNetwork, cutoff: float) -> bool:
     """A linked-cell pair list pays off only with at least 3 bins along every periodic axis."""
     h = network.cell.matrix
@@ -155,14 +161,16 @@ def interaction_forces(network: DislocationNetwork, mu: float, nu: float, a: flo
         return np.zeros((n, 3))
     p1, p2, mid, burgers, seg, h, hinv, periodic = _network_arrays(network)
     if cutoff is None:
-        return _k.all_pair_node_forces(p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu, -1.0)
+        return _k.all_pair_node_forces(p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu, -1.0,
+                                       _nchunks())
     if not cutoff > 0:
         raise ValueError(f"cutoff must be positive or None, got {cutoff}")
     if not _use_pair_list(network, float(cutoff)):
         return _k.all_pair_node_forces(p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu,
-                                       float(cutoff) ** 2)
+                                       float(cutoff) ** 2, _nchunks())
     pairs = segment_pairs_within(mid, network.cell, float(cutoff))
-    return _k.listed_pair_node_forces(pairs, p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu)
+    return _k.listed_pair_node_forces(pairs, p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu,
+                                      _nchunks())
 
 
 def self_forces(network: DislocationNetwork, mu: float, nu: float, a: float) -> np.ndarray:
