@@ -56,12 +56,12 @@ def _read_nodal_data(path: Path) -> DislocationNetwork:
     return DislocationNetwork(Cell.from_bounds(lo, hi), np.array(pos), np.array(segs), np.array(burgers))
 
 
-def load_network(path: Path) -> DislocationNetwork:
+def load_network(path: Path) -> tuple[DislocationNetwork, str]:
     try:
         from ddml_engine.io.paradis import read_paradis  # type: ignore[import-not-found]
-        return read_paradis(path)
     except ImportError:
-        return _read_nodal_data(path)
+        return _read_nodal_data(path), "benchmark's private nodalData parser"
+    return read_paradis(path), "ddml_engine.io.paradis.read_paradis"
 
 
 def _timed(fn, repeats: int) -> list[float]:
@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--cutoff", type=float, default=2000.0)
     args = parser.parse_args()
 
-    net = load_network(args.file)
+    net, reader = load_network(args.file)
+    print(f"read {args.file.name} with {reader}")
     cu = material("Cu")
     mu, nu, a = cu.mu, cu.nu, 1.0
     m = net.num_segments

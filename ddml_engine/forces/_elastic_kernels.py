@@ -17,7 +17,7 @@ Implementation notes (our own formulation of the published integrals):
 * the logarithmic antiderivatives use log(R_a + u) instead of the symmetric 0.5 log((R_a+u)/(R_a-u)): they differ
   by a function of one corner coordinate only, which cancels in the corner sum; R_a + u is evaluated without
   cancellation as (R_a^2 - u^2)/(R_a - u) when u < 0 (R_a^2 - u^2 is known in closed form);
-* the pair of arctangents of the solid-angle integral is fused into one atan2;
+* the pair of arctangents of the solid-angle integral is fused into one (atan2(Y, X) = pi/2 - atan(X/Y), Y > 0);
 * nearly parallel segments (1 - c^2 <= 1e-4) use the special parallel integrals: segment 1-2 is replaced by its
   parallel projection plus two short corrective segments at a fixed small angle (ParaDiS SpecialSegSegForce).
 
@@ -78,23 +78,24 @@ def _log_r_plus(r, u, r2mu2):
 
 # ----------------------------------------------------------------------------- general (non-parallel) pair
 @nb.njit(**_OPTS)
-def _corner(y, z, c, c2, A, sq, inv_sq):
-    """Antiderivatives at one corner (y, z) of the non-parallel double integrals (before global scalings)."""
+def _corner(y, z, c, c2, onemc2, oneinv, A, sq, inv_sq, hy, inv_hy, hz, inv_hz):
+    """Antiderivatives at one corner (y, z) of the non-parallel double integrals (before global scalings).
+
+    hz = A + z^2 (1 - c^2) = ra^2 - (R.t)^2 and hy = A + y^2 (1 - c^2) = ra^2 - (R.tp)^2 depend on one
+    coordinate only and are passed in with their inverses.
+    """
     y2 = y * y
     z2 = z * z
     ra = math.sqrt(A + y2 + z2 + 2.0 * y * z * c)
     rinv = 1.0 / ra
     ut = y + z * c     # R . t
     utp = z + y * c    # R . tp
-    onemc2 = 1.0 - c2
-    hz = A + z2 * onemc2   # ra^2 - ut^2
-    hy = A + y2 * onemc2   # ra^2 - utp^2
     lt = _log_r_plus(ra, ut, hz)
     ltp = _log_r_plus(ra, utp, hy)
-    qt = -ut * rinv / hz    # 0.5 [1/(ra (ra+ut)) - 1/(ra (ra-ut))]
-    qtp = -utp * rinv / hy
-    f003 = -inv_sq * math.atan2(ra * sq, y * z * onemc2 - c * A)
-    oneinv = 1.0 / onemc2
+    qt = -ut * rinv * inv_hz    # 0.5 [1/(ra (ra+ut)) - 1/(ra (ra-ut))]
+    qtp = -utp * rinv * inv_hy
+    # -(1/sq) atan2(ra sq, y z (1-c^2) - c A); the first argument is positive, so atan2 = pi/2 - atan(x/y)
+    f003 = -inv_sq * (0.5 * math.pi - math.atan((y * z * onemc2 - c * A) * rinv * inv_sq))
     adf003 = f003 * A
     cf223 = (c * ra - adf003) * oneinv
     f103 = (c * lt - ltp) * oneinv
@@ -160,10 +161,18 @@ def _general_pair(x1, x2, x3, x4, bp, b, a, mu, nu, want12):
     A = a * a + d * d * onemc2
     sq = math.sqrt(onemc2 * A)
     inv_sq = 1.0 / sq
-    g00 = _corner(y0, z0, c, c2, A, sq, inv_sq)
-    g01 = _corner(y0, z1, c, c2, A, sq, inv_sq)
-    g10 = _corner(y1, z0, c, c2, A, sq, inv_sq)
-    g11 = _corner(y1, z1, c, c2, A, sq, inv_sq)
+    hy0 = A + y0 * y0 * onemc2
+    hy1 = A + y1 * y1 * onemc2
+    hz0 = A + z0 * z0 * onemc2
+    hz1 = A + z1 * z1 * onemc2
+    ihy0 = 1.0 / hy0
+    ihy1 = 1.0 / hy1
+    ihz0 = 1.0 / hz0
+    ihz1 = 1.0 / hz1
+    g00 = _corner(y0, z0, c, c2, onemc2, oneinv, A, sq, inv_sq, hy0, ihy0, hz0, ihz0)
+    g01 = _corner(y0, z1, c, c2, onemc2, oneinv, A, sq, inv_sq, hy0, ihy0, hz1, ihz1)
+    g10 = _corner(y1, z0, c, c2, onemc2, oneinv, A, sq, inv_sq, hy1, ihy1, hz0, ihz0)
+    g11 = _corner(y1, z1, c, c2, onemc2, oneinv, A, sq, inv_sq, hy1, ihy1, hz1, ihz1)
     # definite integrals: corner sum with signs (+ - - +)
     F003 = (g00[0] + g11[0]) - (g01[0] + g10[0])
     F103 = (g00[1] + g11[1]) - (g01[1] + g10[1])
