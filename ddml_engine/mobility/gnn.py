@@ -1,0 +1,54 @@
+"""GNN mobility law (Bertin, Bulatov & Zhou 2024, Eq. 4): V = M_theta(F^DDD, {N_j}, {E_jk}) from a model file.
+
+`GNNMobility(path)` loads a file written by `ddml_engine.ml.export.export_model` (TorchScript, physical
+inputs and outputs); it also accepts an in-memory GNNMobilityModel or an already loaded exported module.
+Pinned nodes get zero velocity.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ddml_engine.ml.export import PhysicalGNNMobility, load_model
+from ddml_engine.ml.graph import raw_inputs
+from ddml_engine.ml.model import GNNMobilityModel
+from ddml_engine.network import PINNED_NODE, DislocationNetwork
+
+
+class GNNMobility:
+    """Mobility protocol: velocities(network, forces (N,3) Pa*b^2) -> (N,3) float64 velocities in b/s."""
+
+    def __init__(self, model: str | os.PathLike | nn.Module, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.metadata: dict[str, Any] = {}
+        if isinstance(model, (str, os.PathLike)):
+            module, self.metadata = load_model(model, map_location=self.device)
+        elif isinstance(model, GNNMobilityModel):
+            module = PhysicalGNNMobility(model)
+        elif isinstance(model, nn.Module):  # PhysicalGNNMobility, scripted or not
+            module = model
+        else:
+            raise TypeError(f"GNNMobility needs a model file path or a torch module, got {type(model).__name__}")
+        self.module = module.to(self.device).eval()
+        self.path = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
+
+    def __repr__(self) -> str:
+        return f"GNNMobility({self.path or type(self.module).__name__})"
+
+    def velocities(self, network: DislocationNetwork, forces: np.ndarray) -> np.ndarray:
+        """Nodal velocities (N, 3) in b/s; zero at pinned nodes."""
+        if network.num_nodes == 0:
+            return np.zeros((0, 3))
+        raw = raw_inputs(network, forces)
+        t = {k: torch.as_tensor(v, device=self.device) for k, v in raw.items()}
+        pinned = torch.as_tensor(network.constraints == PINNED_NODE, device=self.device)
+        with torch.inference_mode():
+            v = self.module(t["forces"], t["node_flags"], t["segments"], t["burgers"], t["segment_vectors"],
+                            t["segment_flags"], pinned)
+        out = v.detach().to("cpu", torch.float64).numpy().copy()
+        out[network.constraints == PINNED_NODE] = 0.0
+        return out
