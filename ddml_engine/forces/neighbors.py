@@ -34,47 +34,23 @@ def _bin_layout(frac: np.ndarray, cell: Cell, cutoff: float) -> tuple[np.ndarray
             span[k] = max((frac[:, k].max() - lo[k]) if len(frac) else 0.0, 1e-12)
         nbins[k] = max(1, int(np.floor(span[k] * widths[k] / cutoff)))
         nbins[k] = min(nbins[k], 1024)
+    while np.prod(nbins) > 8 * len(frac) + 27:  # keep the bin table O(M)
+        nbins[np.argmax(nbins)] = max(1, nbins[np.argmax(nbins)] // 2)
     coords = np.floor((frac - lo) / span * nbins).astype(np.int64)
     coords = np.clip(coords, 0, nbins - 1)
     return coords, nbins, np.array(cell.periodic, dtype=np.bool_)
 
 
 @nb.njit(**_OPTS)
-def _offsets(k, nbins, wrap):
-    """Neighbour bin offsets along one axis: -1..1, or every bin once when a periodic axis has < 3 bins."""
+def _axis_range(k, b, nbins, wrap):
+    """(first, last + 1) of the unwrapped neighbour bins along axis k: every bin once for a periodic axis with
+    fewer than 3 bins, b-1..b+1 otherwise (clipped on open axes, wrapped later on periodic ones)."""
     n = nbins[k]
-    if wrap[k] and n < 3:
-        return np.arange(n)
-    return np.arange(-1, 2)
-
-
-@nb.njit(**_OPTS)
-def _neighbour_bins(b, nbins, wrap):
-    ox = _offsets(0, nbins, wrap)
-    oy = _offsets(1, nbins, wrap)
-    oz = _offsets(2, nbins, wrap)
-    out = np.empty(len(ox) * len(oy) * len(oz), dtype=np.int64)
-    count = 0
-    small = np.empty(3, dtype=np.bool_)
-    for k in range(3):
-        small[k] = wrap[k] and nbins[k] < 3
-    c = np.empty(3, dtype=np.int64)
-    for dx in ox:
-        for dy in oy:
-            for dz in oz:
-                d = (dx, dy, dz)
-                ok = True
-                for k in range(3):
-                    v = d[k] if small[k] else b[k] + d[k]
-                    if wrap[k]:
-                        v = v % nbins[k]
-                    elif v < 0 or v >= nbins[k]:
-                        ok = False
-                    c[k] = v
-                if ok:
-                    out[count] = (c[0] * nbins[1] + c[1]) * nbins[2] + c[2]
-                    count += 1
-    return out[:count]
+    if wrap[k]:
+        if n < 3:
+            return 0, n
+        return b[k] - 1, b[k] + 2
+    return max(b[k] - 1, 0), min(b[k] + 2, n)
 
 
 @nb.njit(parallel=True, **_OPTS)
@@ -82,25 +58,32 @@ def _pairs_kernel(mid, order, start, bin_coord, nbins, wrap, h, hinv, periodic, 
     """Count (fill=False) or write (fill=True) pairs i<j per segment i; counts holds per-segment offsets."""
     m = mid.shape[0]
     for i in nb.prange(m):
-        nb_bins = _neighbour_bins(bin_coord[i], nbins, wrap)
+        b = bin_coord[i]
+        x0, x1 = _axis_range(0, b, nbins, wrap)
+        y0, y1 = _axis_range(1, b, nbins, wrap)
+        z0, z1 = _axis_range(2, b, nbins, wrap)
         pos = counts[i] if fill else 0
         n = 0
-        for q in range(len(nb_bins)):
-            cb = nb_bins[q]
-            for s in range(start[cb], start[cb + 1]):
-                j = order[s]
-                if j <= i:
-                    continue
-                dm = (mid[j, 0] - mid[i, 0], mid[j, 1] - mid[i, 1], mid[j, 2] - mid[i, 2])
-                sh = _image_shift(dm, h, hinv, periodic)
-                dx = dm[0] + sh[0]
-                dy = dm[1] + sh[1]
-                dz = dm[2] + sh[2]
-                if dx * dx + dy * dy + dz * dz < cutoff2:
-                    if fill:
-                        pairs[pos + n, 0] = i
-                        pairs[pos + n, 1] = j
-                    n += 1
+        for bx in range(x0, x1):
+            cx = bx % nbins[0]
+            for by in range(y0, y1):
+                cy = by % nbins[1]
+                for bz in range(z0, z1):
+                    cb = (cx * nbins[1] + cy) * nbins[2] + bz % nbins[2]
+                    for s in range(start[cb], start[cb + 1]):
+                        j = order[s]
+                        if j <= i:
+                            continue
+                        dm = (mid[j, 0] - mid[i, 0], mid[j, 1] - mid[i, 1], mid[j, 2] - mid[i, 2])
+                        sh = _image_shift(dm, h, hinv, periodic)
+                        dx = dm[0] + sh[0]
+                        dy = dm[1] + sh[1]
+                        dz = dm[2] + sh[2]
+                        if dx * dx + dy * dy + dz * dz < cutoff2:
+                            if fill:
+                                pairs[pos + n, 0] = i
+                                pairs[pos + n, 1] = j
+                            n += 1
         if not fill:
             counts[i] = n
 
