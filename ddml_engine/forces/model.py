@@ -69,11 +69,35 @@ class ElasticModel(_Composite):
                 "interaction": interaction_forces(network, m.mu, m.nu, m.core_radius, cutoff=self.cutoff)}
 
 
-FORCE_MODELS = ("line-tension", "elastic", "elastic-cutoff")
+@dataclass
+class FFTModel(_Composite):
+    """Line tension plus elasticity with FFT long range and exact non-singular short range (DDD-FFT).
+
+    `grid` points per cell axis; see ddml_engine.forces.fft for the spreading radius and correction cutoff.
+    """
+
+    material: Material
+    grid: int = 64
+
+    def __post_init__(self) -> None:
+        from ddml_engine.forces.fft import FFTLongRange
+
+        m = self.material
+        self.long_range = FFTLongRange(m.mu, m.nu, m.core_radius, grid=self.grid)
+
+    def components(self, network: DislocationNetwork, stress: np.ndarray) -> dict[str, np.ndarray]:
+        m = self.material
+        return {"applied": applied_forces(network, stress),
+                "core": core_forces(network, m.Ec, m.nu),
+                "elastic": self.long_range(network)}
 
 
-def make_force_model(name: str, material: Material, cutoff: float | None = None) -> ForceModel:
-    """Force model by name: 'line-tension', 'elastic' (all pairs) or 'elastic-cutoff' (needs `cutoff`)."""
+FORCE_MODELS = ("line-tension", "elastic", "elastic-cutoff", "fft")
+
+
+def make_force_model(name: str, material: Material, cutoff: float | None = None, grid: int = 64) -> ForceModel:
+    """Force model by name: 'line-tension', 'elastic' (all pairs), 'elastic-cutoff' (needs `cutoff`) or
+    'fft' (FFT long range on a `grid`^3 mesh with exact short-range pairs)."""
     if name == "line-tension":
         return LineTensionModel(material)
     if name == "elastic":
@@ -82,4 +106,6 @@ def make_force_model(name: str, material: Material, cutoff: float | None = None)
         if not cutoff or cutoff <= 0:
             raise ValueError("the 'elastic-cutoff' force model needs a positive cutoff (units of b)")
         return ElasticModel(material, cutoff=cutoff)
+    if name == "fft":
+        return FFTModel(material, grid=grid)
     raise ValueError(f"unknown force model '{name}'; choose one of {', '.join(FORCE_MODELS)}")
