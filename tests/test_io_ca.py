@@ -262,3 +262,45 @@ def test_dxa_opposite_traversal_gives_110_not_100(tmp_path, synthetic):
     assert not np.any(net.segment_classes() == JUNCTION_100)
     scaled = np.sort(np.abs(net.burgers) * np.sqrt(3), axis=1)
     assert np.any(np.all(np.isclose(scaled, [0, 2, 2], atol=1e-6), axis=1))  # [110] = 2/sqrt(3) * (1,1,0) b
+
+
+# ----------------------------------------------------------------------------- synthetic crystals (no ovito)
+def test_bcc_crystal_and_solid_angle():
+    from scipy.spatial import cKDTree
+
+    from ddml_engine.md.synthetic import PolygonLoop, bcc_crystal, loop_displacement, polygon_solid_angle
+
+    crystal = bcc_crystal(W_A0, 4)
+    assert crystal.num_atoms == 2 * 4**3
+    dist, _ = cKDTree(crystal.positions, boxsize=crystal.lengths).query(crystal.positions, k=9)
+    assert np.allclose(dist[:, 1:], W_A0 * np.sqrt(3) / 2)  # 8 nearest neighbours at a sqrt(3)/2
+    # square a x a at height h on its axis: Omega = 4 arctan(a^2 / (2 h sqrt(4 h^2 + 2 a^2))), negative on
+    # the side the right-hand normal (+z) points to
+    a, h = 2.0, np.array([0.3, 1.0, 5.0])
+    square = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0.0]])
+    points = np.stack([np.zeros(3), np.zeros(3), h], axis=1)
+    expected = 4 * np.arctan(a * a / (2 * h * np.sqrt(4 * h * h + 2 * a * a)))
+    assert np.allclose(polygon_solid_angle(points, square), -expected)
+    assert np.allclose(polygon_solid_angle(-points, square), expected)
+    # u = -b Omega / 4 pi jumps by b across the cut and vanishes far away
+    loop = PolygonLoop(square, [0.0, 0.0, 1.0])
+    u = loop_displacement(np.array([[0.2, 0.1, 1e-6], [0.2, 0.1, -1e-6], [300.0, 0.0, 0.0]]), loop)
+    assert np.allclose(u[0] - u[1], [0, 0, 1.0], atol=1e-5) and np.allclose(u[2], 0.0, atol=1e-6)
+
+
+def test_prismatic_loop_is_vacancy_type_without_overlaps():
+    from scipy.spatial import cKDTree
+
+    from ddml_engine.md.synthetic import bcc_crystal, insert_loops, prismatic_loop_111
+
+    crystal = bcc_crystal(W_A0, 12)
+    loop = prismatic_loop_111(crystal, radius_cells=3.0)
+    with pytest.raises(ValueError, match="open a gap"):
+        insert_loops(crystal, [loop.reversed()])
+    atoms = insert_loops(crystal, [loop])
+    removed = crystal.num_atoms - atoms.num_atoms
+    expected = np.linalg.norm(loop.vector_area) * abs(loop.burgers @ loop.normal) / (W_A0**3 / 2)
+    # one slab of thickness |b| under the loop, up to atom columns cut by the hexagon edges
+    assert abs(removed - expected) < 0.15 * expected
+    dist, _ = cKDTree(atoms.positions, boxsize=atoms.lengths).query(atoms.positions, k=2)
+    assert dist[:, 1].min() > 0.6 * W_A0 * np.sqrt(3) / 2  # the cut closed: no overlapping atoms
