@@ -98,13 +98,14 @@ def test_junction_burgers_directions(tmp_path):
 
 def test_burgers_units_and_modes(tmp_path):
     path = write(tmp_path, hand_made())
-    inferred = read_ca(path)  # b from the lattice: |1/2<111>| * |det F|^(1/3) = 1 Å here
+    inferred = read_ca(path, burgers="spatial")  # b from the lattice: |1/2<111>| * |det F|^(1/3) = 1 Å here
     assert np.allclose(np.linalg.norm(inferred.burgers, axis=1)[inferred.segment_classes() == GLISSILE_111], 1.0)
-    scaled = read_ca(path, burgers_magnitude_angstrom=2.0)
+    scaled = read_ca(path, burgers_magnitude_angstrom=2.0, burgers="spatial")
     assert scaled.total_length() == pytest.approx(0.5 * inferred.total_length())
     assert np.allclose(scaled.burgers, 0.5 * inferred.burgers)
     ideal = read_ca(path, burgers_magnitude_angstrom=2.0, burgers="ideal")
     assert np.allclose(ideal.burgers, inferred.burgers)  # unstrained cluster: ideal = spatial / b
+    assert np.array_equal(read_ca(path).burgers, read_ca(path, burgers="crystal").burgers)  # the default
     # a cluster rotated by 30 degrees about z: 'crystal' refuses, 'ideal' follows the rotation
     c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
     text = hand_made().replace(f"{A_HAND!r} 0.0 0.0\n0.0 {A_HAND!r} 0.0",
@@ -215,8 +216,8 @@ def test_dxa_prismatic_loop(tmp_path, synthetic):
     # the reader keeps OVITO's line length exactly, which is close to the polygon perimeter
     assert net.total_length() == pytest.approx(sum(line.length for line in lines) / b_ang, rel=1e-9)
     assert net.total_length() == pytest.approx(loop.perimeter / b_ang, rel=0.15)
-    # spatial mode (default, OVITO's spatial_burgers_vector) differs only by the crystal's elastic strain
-    spatial = read_ca(tmp_path / "loop.ca")
+    # spatial mode (OVITO's spatial_burgers_vector) differs only by the crystal's elastic strain
+    spatial = read_ca(tmp_path / "loop.ca", burgers="spatial")
     spatial.validate()
     assert np.allclose(np.linalg.norm(spatial.burgers, axis=1), 1.0, atol=5e-3)
     assert np.allclose(spatial.burgers, net.burgers, atol=5e-3)
@@ -304,3 +305,14 @@ def test_prismatic_loop_is_vacancy_type_without_overlaps():
     assert abs(removed - expected) < 0.15 * expected
     dist, _ = cKDTree(atoms.positions, boxsize=atoms.lengths).query(atoms.positions, k=2)
     assert dist[:, 1].min() > 0.6 * W_A0 * np.sqrt(3) / 2  # the cut closed: no overlapping atoms
+
+
+@pytest.mark.ovito
+def test_lammps_data_reads_in_ovito(tmp_path, synthetic):
+    from ovito.io import import_file
+
+    crystal = synthetic.bcc_crystal(W_A0, 3)
+    synthetic.write_lammps_data(crystal, tmp_path / "w.lmp")
+    data = import_file(str(tmp_path / "w.lmp")).compute()
+    assert data.particles.count == 54
+    assert np.allclose(data.cell[:, :3], crystal.cell) and np.allclose(data.particles.positions, crystal.positions)

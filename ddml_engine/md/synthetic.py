@@ -236,3 +236,26 @@ def junction_loops_100(crystal: AtomicCrystal, edge_cells: float = 6.0,
     loop1 = PolygonLoop([p0, p1, p1 + side1, p0 + side1], 0.5 * a0 * np.array([1.0, 1.0, 1.0]))
     loop2 = PolygonLoop([p0, p1, p1 + side2, p0 + side2], 0.5 * a0 * np.array([-1.0, -1.0, 1.0]))
     return loop1, loop2
+
+
+def write_lammps_data(crystal: AtomicCrystal, path, masses: tuple[float, ...] = (183.84,)) -> None:
+    """LAMMPS data file (atom_style atomic, one atom type, Å), written atomically.
+
+    The cell must be LAMMPS-shaped: a along x, b in the xy plane (columns of `crystal.cell`).
+    Default mass: W (183.84 g/mol).
+    """
+    from ddml_engine.io._atomic import write_text_atomic
+
+    h = np.asarray(crystal.cell, float)
+    if abs(h[1, 0]) > 1e-12 or abs(h[2, 0]) > 1e-12 or abs(h[2, 1]) > 1e-12:
+        raise ValueError("LAMMPS cells need a along x and b in the xy plane (upper-triangular cell matrix)")
+    lo = crystal.origin
+    hi = lo + np.diag(h)
+    out = ["LAMMPS data file written by ddml_engine.md.synthetic", "", f"{crystal.num_atoms} atoms",
+           f"{len(masses)} atom types", ""]
+    out += [f"{float(lo[k])!r} {float(hi[k])!r} {axis}lo {axis}hi" for k, axis in enumerate("xyz")]
+    if abs(h[0, 1]) > 0 or abs(h[0, 2]) > 0 or abs(h[1, 2]) > 0:
+        out.append(f"{float(h[0, 1])!r} {float(h[0, 2])!r} {float(h[1, 2])!r} xy xz yz")
+    out += ["", "Masses", ""] + [f"{k + 1} {float(m)!r}" for k, m in enumerate(masses)] + ["", "Atoms # atomic", ""]
+    out += [f"{k + 1} 1 {x!r} {y!r} {z!r}" for k, (x, y, z) in enumerate(crystal.positions.tolist())]
+    write_text_atomic(path, "\n".join(out) + "\n")
