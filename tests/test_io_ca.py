@@ -316,3 +316,22 @@ def test_lammps_data_reads_in_ovito(tmp_path, synthetic):
     data = import_file(str(tmp_path / "w.lmp")).compute()
     assert data.particles.count == 54
     assert np.allclose(data.cell[:, :3], crystal.cell) and np.allclose(data.particles.positions, crystal.positions)
+
+
+@pytest.mark.ovito
+@pytest.mark.parametrize("config", ["loop", "junction"])
+def test_dxa_across_periodic_boundary(tmp_path, synthetic, config):
+    """Shift the crystal by half a box: OVITO's unwrapped line ends differ by cell vectors and must merge."""
+    crystal = synthetic.bcc_crystal(W_A0, 20)
+    loops = ([synthetic.prismatic_loop_111(crystal, 3.0)] if config == "loop"
+             else list(synthetic.junction_loops_100(crystal)))
+    atoms = synthetic.insert_loops(crystal, loops)
+    atoms.positions = (atoms.positions + 0.5 * atoms.lengths) % atoms.lengths
+    lines = dxa_to_ca(atoms, tmp_path / "shifted.ca")
+    b_ang = W_A0 * np.sqrt(3) / 2
+    net = read_ca(tmp_path / "shifted.ca", burgers_magnitude_angstrom=b_ang)
+    net.validate()
+    assert components(net) == 1
+    assert net.physical_nodes().sum() == (0 if config == "loop" else 2)
+    assert net.total_length() == pytest.approx(sum(line.length for line in lines) / b_ang, rel=1e-9)
+    assert net.segment_lengths().max() < 0.25 * net.cell.lengths.min()
