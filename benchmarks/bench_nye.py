@@ -85,7 +85,7 @@ def main() -> None:
         t_fb = timed(forward_backward, args.repeat, args.device)
         t_g = timed(grid_only, args.repeat, args.device)
         pairs = args.segments * nk
-        print(f"{str(dtype):14s} forward {t_f:8.1f} ms ({pairs / t_f * 1e-6:6.1f} G pairs/s) | "
+        print(f"{str(dtype):14s} forward {t_f:8.1f} ms ({pairs / t_f * 1e-3:6.0f} M (segment, k) pairs/s) | "
               f"forward+irfftn {t_g:8.1f} ms | forward+backward {t_fb:8.1f} ms "
               f"({args.segments / t_fb * 1e3:,.0f} segments/s)")
 
