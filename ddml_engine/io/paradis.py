@@ -210,10 +210,9 @@ def read_paradis(path: str | os.PathLike) -> DislocationNetwork:
     arm_n = _to_float([rows[r + 1] for r in arm_rows], plane_lines, path, "glide plane").reshape(-1, 3)
     owner = np.array(arm_owner, dtype=np.int64)
 
-    network_positions = node_values
     segments, burgers, planes = _pair_arms(path, tags, owner, arm_tags, arm_b, arm_n, node_lines, arm_lines)
     cell = Cell.from_bounds(lo, hi)
-    return DislocationNetwork(cell, network_positions, segments, burgers, planes, constraints, tags)
+    return DislocationNetwork(cell, node_values, segments, burgers, planes, constraints, tags)
 
 
 def _pair_arms(path, tags, owner, arm_tags, arm_b, arm_n, node_lines, arm_lines):
