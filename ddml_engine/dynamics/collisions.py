@@ -192,9 +192,12 @@ def _collision_pass(network: DislocationNetwork, rann: float) -> tuple[Dislocati
     used_node = np.zeros(network.num_nodes, bool)
     used_seg = np.zeros(network.num_segments, bool)
     accepted: list[tuple[np.ndarray, np.ndarray]] = []
+    joined_set = set(joined.tolist())
     for a, b in zip(side_a, side_b):
-        if a[0] >= 0 and b[0] >= 0 and (pinned[int(a[0])] and pinned[int(b[0])] or a[0] == b[0]):
-            continue
+        if a[0] >= 0 and b[0] >= 0:
+            u, v = int(a[0]), int(b[0])
+            if u == v or (pinned[u] and pinned[v]) or int(pair_keys(u, v, network.num_nodes)) in joined_set:
+                continue  # same node, two pinned nodes, or a short segment (remeshing's business)
         nodes_a, segs_a = _footprint(network, offsets, arm_seg, a)
         nodes_b, segs_b = _footprint(network, offsets, arm_seg, b)
         nodes, segs = nodes_a + nodes_b, segs_a + segs_b
