@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from ddml_engine.forces.local import applied_forces, core_forces, shear_stress, voigt_to_tensor
+from ddml_engine.forces.local import applied_forces, core_forces, shear_stress
 from ddml_engine.geometry import circular_loop, line_direction, line_frame, straight_line
 from ddml_engine.mobility import BCCLinearMobility, GlideMobility, Mobility
 from ddml_engine.network import PINNED_NODE, Cell, DislocationNetwork
