@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "material": {"name": "W"},  # plus optional mu, nu, core_radius, core_energy overrides
     "cell": {"size": 300.0},  # cube side (b)
     "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "seed": 1, "file": ""},
-    "forces": {"model": "elastic-cutoff", "cutoff": 150.0},
+    "forces": {"model": "fft", "cutoff": 150.0, "grid": 64},
     "mobility": {"law": "bcc", "Me": 2600.0, "Ms": 20.0, "Mclimb": 1e-4, "model": ""},
     "integrator": {"type": "trapezoid", "maxdt": 5e-13, "rtol": 0.3},
     "topology": {"maxseg": 15.0, "minseg": 3.0, "rann": 0.6, "split_multinodes": True, "min_loop_length": 6.0},
@@ -32,7 +32,8 @@ Configuration file (TOML). Every key is optional; defaults in brackets.
   [cell]        size [300.0]: periodic cube side in b
   [initial]     type ["prismatic_loops"] or "file"; count [12]; radius [63.0] b (or [min, max]); seed [1];
                 file: a ParaDiS .data / OVITO .ca network (type = "file"; its cell replaces [cell])
-  [forces]      model ["elastic-cutoff"]: "line-tension", "elastic" (all pairs), "elastic-cutoff"; cutoff [150.0] b
+  [forces]      model ["fft"]: "line-tension" (applied + core), "elastic" (all segment pairs), "elastic-cutoff"
+                (pairs within cutoff [150.0] b), "fft" (FFT long range on a grid^3 mesh [64] + exact short range)
   [mobility]    law ["bcc"]: "bcc" (linear BCC drag law; Me [2600], Ms [20], Mclimb [1e-4] in 1/(Pa s)),
                 "gnn" (model = path of a trained ddml model file)
   [integrator]  type ["trapezoid"] or "euler"; maxdt [5e-13] s; rtol [0.3] b
@@ -118,7 +119,8 @@ def build_simulation(config: dict, store=None, network=None):
     m = config["material"]
     mat = material(m["name"], **{k: v for k, v in m.items() if k != "name"})
     network = network if network is not None else build_network(config)
-    forces = make_force_model(config["forces"]["model"], mat, cutoff=config["forces"].get("cutoff"))
+    f = config["forces"]
+    forces = make_force_model(f["model"], mat, cutoff=f.get("cutoff"), grid=int(f.get("grid", 64)))
     integ = config["integrator"]
     if integ["type"] == "trapezoid":
         integrator = TrapezoidIntegrator(maxdt=float(integ["maxdt"]), rtol=float(integ["rtol"]))

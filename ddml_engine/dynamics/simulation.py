@@ -84,7 +84,8 @@ class Simulation:
         if t.rann:
             network = topo.collide(network, t.rann)
         if t.split_multinodes:
-            network = topo.split_multinodes(network, self.forces, self.mobility)
+            network = topo.split_multinodes(network, self.forces, self.mobility,
+                                             split_distance=2.0 * t.rann if t.rann else 1.0)
         if t.maxseg or t.minseg:
             network = topo.remesh(network, t.maxseg or np.inf, t.minseg or 0.0)
         if t.min_loop_length:

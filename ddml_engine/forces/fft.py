@@ -19,12 +19,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import fft as sfft
 from scipy.special import kv
 
 from ddml_engine.forces.elastic import interaction_forces, self_forces
 from ddml_engine.network import DislocationNetwork
+
+
+@numba.njit(parallel=True, cache=True)
+def _apply_operator(real_op: np.ndarray, ahat: np.ndarray) -> np.ndarray:
+    """sigma^[v, k] = i sum_c T[k, v, c] alpha^[c, k] for every wave vector k."""
+    out = np.empty((6, ahat.shape[1]), dtype=np.complex128)
+    for k in numba.prange(ahat.shape[1]):
+        for v in range(6):
+            acc = 0.0 + 0.0j
+            for c in range(9):
+                acc += real_op[k, v, c] * ahat[c, k]
+            out[v, k] = 1j * acc
+    return out
 
 
 def _bspline_weights(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +109,8 @@ class FFTStressSolver:
                          sigma[..., 1, 2], sigma[..., 0, 2], sigma[..., 0, 1]], axis=-1)
 
     def operator(self, cell_matrix: np.ndarray) -> np.ndarray:
-        """Linear map (nx, ny, nz//2+1, 6, 9) from rfftn of the spread Nye samples to rfftn of the
-        interpolation-ready stress grid: kernel, B-spline Euler factors, 1/V and the elastic Green operator."""
+        """Real T (K, 6, 9), K = nx ny (nz//2+1), with i T the linear map from rfftn of the spread Nye samples to
+        rfftn of the interpolation-ready stress grid: kernel, B-spline Euler factors, 1/V, elastic Green operator."""
         key = (np.asarray(cell_matrix, float).tobytes(), self.core_radius, self.grid)
         if getattr(self, "_cache_key", None) == key:
             return self._cache
@@ -108,8 +122,10 @@ class FFTStressSolver:
             unit[c] = 1.0
             op[..., c] = self._stress_of_nye(np.broadcast_to(unit.reshape(3, 3), k2.shape + (3, 3)), k, k2)
         op *= factor[..., None, None]
-        self._cache_key, self._cache = key, op
-        return op
+        # The operator is purely imaginary (one factor i k / k^2): keep its real part T, sigma^ = i T alpha^.
+        real_op = np.ascontiguousarray(op.imag.reshape(-1, 6, 9))
+        self._cache_key, self._cache = key, real_op
+        return real_op
 
     def stress_grid(self, points_frac: np.ndarray, weights9: np.ndarray, cell_matrix: np.ndarray
                     ) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -122,8 +138,9 @@ class FFTStressSolver:
         for c in range(9):
             alpha[c] = np.bincount(flat.ravel(), weights=(w * weights9[:, c, None]).ravel(),
                                    minlength=size).reshape(n)
-        ahat = np.moveaxis(sfft.rfftn(alpha, axes=(1, 2, 3), workers=-1), 0, -1)
-        sigma_hat = np.einsum("...vc,...c->v...", op, ahat)
+        ahat = sfft.rfftn(alpha, axes=(1, 2, 3), workers=-1)
+        half = ahat.shape[1:]
+        sigma_hat = _apply_operator(op, ahat.reshape(9, -1)).reshape((6,) + half)
         return sfft.irfftn(sigma_hat, s=n, axes=(1, 2, 3), workers=-1) * size, n
 
     @staticmethod
