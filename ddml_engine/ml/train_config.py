@@ -1,0 +1,143 @@
+"""Training configuration (TOML) with defaults, for `ddml train` and `ddml_engine.ml.trainer.train`.
+
+Same conventions as `ddml_engine.dynamics.config`: every key optional, unknown keys are errors naming the key,
+'section.key=value' overrides parsed as TOML values.
+"""
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from ddml_engine.dynamics.config import merge
+
+DEFAULTS: dict[str, Any] = {
+    "data": {"trajectories": [], "validation": [], "val_fraction": 0.2, "k": 1, "cache_dir": "",
+             "interval_tolerance": 0.01, "cell_tolerance": 1e-3, "preload_mb": 2048.0},
+    "material": {"name": "", "mu": 0.0, "nu": 0.0, "core_radius": 0.0, "core_energy": 0.0},  # 0 = not set
+    "forces": {"model": "elastic-cutoff", "cutoff": 150.0, "grid": 64},
+    "nye": {"grid": 32, "sigma": 2.0, "sigma_b": 0.0, "kernel": "gaussian"},
+    "model": {"latent": 48, "layers": 3, "hidden": 0, "encoder_norm": False, "velocity_scale": 1e11,
+              "force_scale": 1e9, "length_scale": 1.0},
+    "train": {"epochs": 100, "batch_size": 8, "lr": 1e-3, "weight_decay": 1e-5, "scheduler": "cosine",
+              "lr_min_ratio": 0.01, "grad_clip": 0.0, "seed": 0, "dtype": "float32", "device": "auto",
+              "loss_normalization": "static", "deterministic": False, "threads": 0},
+    "output": {"dir": "runs/training", "model_name": "model.pt", "resume": False, "progress": True},
+    "distributed": {"world_size": 1, "backend": "auto", "master_port": 0},
+}
+
+HELP = """\
+Training configuration file (TOML) for the GNN mobility (Bertin, Bulatov & Zhou 2024, Eq. 5). Every key is
+optional except data.trajectories; defaults in brackets. Override any key with 'section.key=value'.
+  [data]        trajectories [[]]: HDF5 snapshot stores (ddml SnapshotStore, e.g. from `ddml simulate`);
+                validation [[]]: stores used only for validation (if empty, val_fraction [0.2] of the
+                trajectories, whole trajectories, chosen with train.seed; none when only one is given);
+                k [1]: pairs (G^t, G^(t+k dt_snap)); pairs across a restart or time gap (a snapshot interval off
+                the trajectory's median by more than interval_tolerance [0.01], relative) or a cell change larger
+                than cell_tolerance [1e-3] are skipped; cache_dir [""]: where the per-frame caches go
+                ("" = .ddml_cache next to each trajectory); preload_mb [2048]: keep cached Nye spectra in
+                memory up to this size, read them from the cache files otherwise
+  [material]    name [""] ("" = the material stored in the trajectory file; else a preset W, Ta, Cu);
+                mu (Pa), nu, core_radius (b), core_energy (Pa) overrides [0 = not set]
+  [forces]      model ["elastic-cutoff"]: DDD force model for the input forces F^DDD ("line-tension",
+                "elastic", "elastic-cutoff", "fft"), with each frame's recorded stress; cutoff [150] b; grid [64]
+  [nye]         grid [32]: n^3 grid of the Nye field; sigma [2.0]: Gaussian width in grid spacings
+                (spacing = (cell volume / n^3)^(1/3)); sigma_b [0]: width in b (overrides sigma when > 0);
+                kernel ["gaussian"] or "nonsingular"
+  [model]       latent [48]; layers [3] (message-passing steps K); hidden [0 = latent]; encoder_norm [false];
+                velocity_scale [1e11] b/s; force_scale [1e9] Pa*b^2; length_scale [1] b
+  [train]       epochs [100]; batch_size [8] snapshot pairs per global batch (split over ranks); lr [1e-3];
+                weight_decay [1e-5] (AdamW); scheduler ["cosine"] (per step, to lr*lr_min_ratio [0.01]) or "none";
+                grad_clip [0 = off] (global norm); seed [0]; dtype ["float32"] or "float64"; device ["auto"]
+                ("cuda" when available, else "cpu"), "cpu", "cuda"; loss_normalization ["static"]: loss divided by
+                the mean zero-velocity loss of the training pairs (a V = 0 model scores 1), "target" (by the mean
+                sum alpha_target^2) or "none"; deterministic [false]: torch deterministic algorithms;
+                threads [0 = torch default] per process
+  [output]      dir ["runs/training"]: last.pt, best.pt, metrics.csv, summary.json, the exported model;
+                model_name ["model.pt"]; resume [false]: continue from dir/last.pt (exactly); progress [true]
+  [distributed] world_size [1]: data-parallel processes spawned by `ddml train` (under torchrun the launcher's
+                WORLD_SIZE is used); backend ["auto"]: "nccl" on GPU, "gloo" on CPU; master_port [0 = a free port] for spawned
+                processes
+"""
+
+
+def load_train_config(source: str | Path | Mapping[str, Any] | None = None,
+                      overrides: list[str] | None = None) -> dict[str, Any]:
+    """Defaults merged with a TOML file (path) or a dict, then with 'section.key=value' overrides."""
+    config = copy.deepcopy(DEFAULTS)
+    where = ""
+    if isinstance(source, Mapping):
+        try:
+            config = merge(config, dict(source))
+        except KeyError as error:
+            raise ValueError(f"training configuration: {error.args[0]}") from None
+    elif source:
+        where = f"{source}: "
+        try:
+            with open(source, "rb") as handle:
+                config = merge(config, tomllib.load(handle))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"training configuration file not found: {source}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{source}: {error}") from None
+        except KeyError as error:
+            raise ValueError(f"{source}: {error.args[0]}") from None
+        base = Path(source).resolve().parent  # relative data paths are relative to the configuration file
+        for key in ("trajectories", "validation"):
+            config["data"][key] = [str(base / p) if not Path(p).is_absolute() else str(p)
+                                   for p in config["data"][key]]
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        section, _, name = key.strip().partition(".")
+        if not sep or not name:
+            raise ValueError(f"override '{item}' must look like section.key=value")
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()
+        try:
+            config = merge(config, {section: {name: parsed}})
+        except KeyError as error:
+            raise ValueError(f"override '{item}': {error.args[0]}") from None
+    validate(config, where)
+    return config
+
+
+def validate(config: dict[str, Any], where: str = "") -> None:
+    """Raise ValueError naming the key for values out of range."""
+    def fail(key: str, message: str) -> None:
+        raise ValueError(f"{where}training configuration key '{key}': {message}")
+
+    data, train, nye = config["data"], config["train"], config["nye"]
+    for key in ("trajectories", "validation"):
+        if isinstance(data[key], str):
+            data[key] = [data[key]]
+        if not isinstance(data[key], list):
+            fail(f"data.{key}", "must be a list of file paths")
+    if int(data["k"]) < 1:
+        fail("data.k", f"must be >= 1, got {data['k']}")
+    if not 0.0 <= float(data["val_fraction"]) < 1.0:
+        fail("data.val_fraction", f"must be in [0, 1), got {data['val_fraction']}")
+    if int(nye["grid"]) < 4:
+        fail("nye.grid", f"must be >= 4, got {nye['grid']}")
+    if float(nye["sigma"]) <= 0 and float(nye["sigma_b"]) <= 0:
+        fail("nye.sigma", "sigma (grid spacings) or sigma_b (b) must be positive")
+    if int(train["epochs"]) < 1:
+        fail("train.epochs", f"must be >= 1, got {train['epochs']}")
+    if int(train["batch_size"]) < 1:
+        fail("train.batch_size", f"must be >= 1, got {train['batch_size']}")
+    if float(train["lr"]) <= 0:
+        fail("train.lr", f"must be positive, got {train['lr']}")
+    if train["dtype"] not in ("float32", "float64"):
+        fail("train.dtype", f"must be 'float32' or 'float64', got {train['dtype']!r}")
+    if train["scheduler"] not in ("cosine", "none"):
+        fail("train.scheduler", f"must be 'cosine' or 'none', got {train['scheduler']!r}")
+    if train["loss_normalization"] not in ("static", "target", "none"):
+        fail("train.loss_normalization", f"must be 'static', 'target' or 'none', got {train['loss_normalization']!r}")
+    if train["device"] not in ("auto", "cpu", "cuda") and not str(train["device"]).startswith("cuda:"):
+        fail("train.device", f"must be 'auto', 'cpu' or 'cuda[:i]', got {train['device']!r}")
+    if int(config["distributed"]["world_size"]) < 1:
+        fail("distributed.world_size", f"must be >= 1, got {config['distributed']['world_size']}")
+    if config["distributed"]["backend"] not in ("auto", "gloo", "nccl"):
+        fail("distributed.backend", f"must be 'auto', 'gloo' or 'nccl', got {config['distributed']['backend']!r}")
