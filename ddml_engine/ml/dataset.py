@@ -328,7 +328,7 @@ class NyeDataset:
                  cell_tolerance: float = 1e-3, force_scale: float = FORCE_SCALE, length_scale: float = LENGTH_SCALE,
                  preload_mb: float = 2048.0, trajectories: Sequence[str] | None = None):
         self.cache_files = [str(p) for p in cache_files]
-        self.trajectories = [str(p) for p in (trajectories or self.cache_files)]
+        self.trajectories = [str(p) for p in trajectories] if trajectories else []
         self.k, self.force_scale, self.length_scale = int(k), float(force_scale), float(length_scale)
         self._frames: list[list[dict[str, np.ndarray]]] = []
         self._alpha: dict[tuple[int, int], np.ndarray] = {}
@@ -344,6 +344,8 @@ class NyeDataset:
                 key = json.loads(f.attrs["key"])
                 if t == 0:
                     self.key = key
+                if not trajectories:
+                    self.trajectories.append(key["trajectory"])
                 times = f["times"][()]
                 group = f["frames"]
                 names = [f"{i:08d}" for i in range(len(times))]

@@ -1,0 +1,221 @@
+"""Training of the GNN mobility by Nye-field matching (Eq. 5): dataset, loss, trainer, resume, data parallel.
+
+Tiny trajectories are made here: three 1/2<111> prismatic loops in a 100 b periodic box, line-tension forces
+under a shear stress, nodes moved by a known isotropic linear law V = M F (explicit Euler sub-steps, no
+topology changes, so consecutive frames are isomorphic and the true displacement of every node is known).
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ddml_engine.dynamics.configs import random_prismatic_loops
+from ddml_engine.forces.model import make_force_model
+from ddml_engine.io.store import SnapshotStore
+from ddml_engine.materials import material
+from ddml_engine.ml import dataset as ds
+from ddml_engine.ml.train_config import load_train_config
+from ddml_engine.ml.trainer import pair_losses, prepare_data, train
+from ddml_engine.network import Cell
+
+W = material("W")
+DT = 1e-12  # s between snapshots
+MOBILITY = 100.0  # 1/(Pa s): displacements of ~1 b per snapshot interval for these line-tension forces
+
+
+def make_trajectory(path, seed: int, frames: int = 6, times=None) -> None:
+    """Frames of three shrinking/gliding prismatic loops moved by V = M F (4 Euler sub-steps per interval)."""
+    rng = np.random.default_rng(seed)
+    net = random_prismatic_loops(Cell.cubic(100.0), 3, (12.0, 20.0), 6.0, seed=seed)
+    stress = np.zeros(6)
+    stress[3:] = rng.uniform(-3e8, 3e8, 3)
+    force = make_force_model("line-tension", W)
+    times = np.arange(frames) * DT if times is None else np.asarray(times)
+    with SnapshotStore(path, "w", material=W) as store:
+        for f, t in enumerate(times):
+            store.append(net, t, stress)
+            if f + 1 < len(times):
+                h = (times[f + 1] - t) / 4
+                for _ in range(4):
+                    net = net.with_positions(net.cell.wrap(net.positions + MOBILITY * force(net, stress) * h))
+
+
+@pytest.fixture(scope="module")
+def trajectories(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("traj")
+    paths = [str(folder / f"t{s}.h5") for s in (1, 2, 3)]
+    for s, p in zip((1, 2, 3), paths):
+        make_trajectory(p, s)
+    return paths
+
+
+def base_config(trajectories, out, cache, **train_kw) -> dict:
+    train_section = {"epochs": 2, "batch_size": 2, "lr": 3e-3, "threads": 1, "scheduler": "cosine"}
+    train_section.update(train_kw)
+    return {"data": {"trajectories": trajectories[:2], "validation": trajectories[2:], "cache_dir": str(cache)},
+            "forces": {"model": "line-tension"}, "nye": {"grid": 16, "sigma": 2.0},
+            "model": {"latent": 16, "layers": 2, "velocity_scale": 1e12},
+            "train": train_section, "output": {"dir": str(out), "progress": False}}
+
+
+# --------------------------------------------------------------------------------------------- dataset
+def test_pairs_skip_gaps_and_restarts():
+    cells = np.repeat(np.eye(3)[None] * 100, 7, axis=0)
+    times = np.array([0, 1, 2, 5, 6, 6, 7.0])  # a gap after frame 2, a duplicated frame (restart) at 6
+    pairs, skipped = ds.snapshot_pairs(times, cells, 1)
+    assert pairs.tolist() == [[0, 1], [1, 2], [3, 4], [5, 6]] and skipped == 2
+    pairs, _ = ds.snapshot_pairs(times, cells, 2)
+    assert pairs.tolist() == [[0, 2]]
+    cells[4] *= 1.01  # cell change beyond tolerance: both pairs touching frame 4 go
+    pairs, _ = ds.snapshot_pairs(times, cells, 1)
+    assert pairs.tolist() == [[0, 1], [1, 2], [5, 6]]
+
+
+def test_split_is_by_whole_trajectory():
+    paths = [f"/data/run{i}.h5" for i in range(7)]
+    train_p, val_p = ds.split_trajectories(paths, val_fraction=0.3, seed=4)
+    assert len(val_p) == 2 and sorted(train_p + val_p) == sorted(paths) and not set(train_p) & set(val_p)
+    assert ds.split_trajectories(paths, val_fraction=0.3, seed=4) == (train_p, val_p)  # reproducible
+    with pytest.raises(ValueError, match="both in training and validation"):
+        ds.split_trajectories(paths, validation=paths[:1])
+
+
+def test_cache_reused_and_invalidated(trajectories, tmp_path):
+    cfg = load_train_config(base_config(trajectories, tmp_path / "out", tmp_path / "cache"))
+    before = ds.FORCE_EVALUATIONS
+    info = prepare_data(cfg)
+    assert ds.FORCE_EVALUATIONS - before == 18  # 3 trajectories x 6 frames, forces computed once per frame
+    info2 = prepare_data(cfg)
+    assert ds.FORCE_EVALUATIONS - before == 18 and info2.train_caches == info.train_caches
+    # the split is by trajectory: every training pair comes from a training file, none from the validation one
+    train_set = ds.NyeDataset(info.train_caches, k=1)
+    val_set = ds.NyeDataset(info.val_caches, k=1)
+    assert {t for t, _, _ in train_set.pairs} == {0, 1} and len(train_set) == 10 and len(val_set) == 5
+    assert len(ds.NyeDataset(info.train_caches, k=2)) == 8  # another k reuses the per-frame cache
+    assert ds.FORCE_EVALUATIONS - before == 18
+    # another grid is another key; a modified trajectory is rebuilt
+    prepare_data(load_train_config(base_config(trajectories, tmp_path / "out", tmp_path / "cache"), ["nye.grid=8"]))
+    assert ds.FORCE_EVALUATIONS - before == 36
+    st = os.stat(trajectories[0])
+    os.utime(trajectories[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    info3 = prepare_data(cfg)
+    assert ds.FORCE_EVALUATIONS - before == 42 and info3.train_caches[0] != info.train_caches[0]
+
+
+def test_sample_contents(trajectories, tmp_path):
+    """Cached forces are F^DDD(frame stress); the target is the Nye spectrum of frame t+k; collate offsets."""
+    cfg = load_train_config(base_config(trajectories, tmp_path / "out", tmp_path / "cache"), ["data.k=2"])
+    info = prepare_data(cfg)
+    data = ds.NyeDataset(info.train_caches, k=2)
+    s = data[3]
+    t, i, j = s.key
+    assert j - i == 2 and s.dt == pytest.approx(2 * DT)
+    with SnapshotStore(trajectories[t]) as store:
+        fi, fj = store[i], store[j]
+    force = make_force_model("line-tension", W)(fi.network, fi.stress)
+    np.testing.assert_allclose(s.graph.node_features[:, 1:4].numpy(), force / 1e9, rtol=1e-12)
+    r1, r2 = fj.network.segment_endpoints()
+    sigma = 2.0 * 100.0 / 16
+    ref = ds.nye_spectrum(r1, r2, fj.network.burgers, fj.network.cell.matrix, fj.network.cell.origin, 16, sigma)
+    np.testing.assert_allclose(s.target.numpy(), ref, atol=1e-6 * np.abs(ref).max())
+    b = ds.collate_samples([data[0], data[3]])
+    n0 = data[0].graph.num_nodes
+    assert torch.equal(b.segments[len(data[0].x1):], s.segments + n0)
+    assert b.graph.num_graphs == 2 and b.target.shape == (2, 16, 16, 9, 3, 3)
+
+
+# --------------------------------------------------------------------------------------------- loss (Eq. 5)
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-20), (torch.float32, 1e-8)])
+def test_loss_vanishes_for_true_velocities(trajectories, tmp_path, dtype, tol):
+    """Moving every node by its true displacement reproduces alpha(G^(t+dt)): L / L(V=0) ~ round-off; half of it
+    leaves ~ a quarter of the static loss (the field change is nearly linear for ~1 b moves and sigma = 12.5 b)."""
+    prec = "float64" if dtype == torch.float64 else "float32"
+    cfg = load_train_config(base_config(trajectories, tmp_path / "out", tmp_path / "cache"), [f"train.dtype='{prec}'"])
+    data = ds.NyeDataset(prepare_data(cfg).train_caches, k=1)
+    idx = [0, 4, 7]
+    batch = data.batch(idx).to(None, dtype)
+    v = []
+    for index in idx:
+        t, i, j = data.pairs[index]
+        with SnapshotStore(data.trajectories[t]) as store:
+            a, b = store[i].network, store[j].network
+        v.append(a.cell.minimum_image(b.positions - a.positions) / data.dt(index))
+    v = torch.as_tensor(np.concatenate(v), dtype=dtype)
+    static = batch.static_loss
+    assert torch.all(static > 0)
+    exact = pair_losses(batch, v, 16).double()
+    assert torch.all(exact / static < tol), (exact / static).tolist()
+    zero = pair_losses(batch, torch.zeros_like(v), 16).double()
+    torch.testing.assert_close(zero, static, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=0)
+    half = pair_losses(batch, 0.5 * v, 16).double() / static
+    assert torch.all((half > 0.2) & (half < 0.3)), half.tolist()
+
+
+# --------------------------------------------------------------------------------------------- training
+def test_training_reduces_loss_and_exports(trajectories, tmp_path):
+    from ddml_engine.ml.export import load_model
+
+    cfg = base_config(trajectories, tmp_path / "out", tmp_path / "cache", epochs=10)
+    result = train(cfg)
+    initial = result.history[0]["val_loss"]
+    assert result.final_val_loss < 0.5 * initial, [h["val_loss"] for h in result.history]
+    assert result.epochs_completed == 10 and result.steps == 50 and result.train_pairs == 10
+    assert result.val_static_loss == pytest.approx(result.history[0]["val_static_loss"])
+    rows = (tmp_path / "out" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,step,train_loss,val_loss") and len(rows) == 12
+    module, meta = load_model(result.model_path)
+    assert meta["material"] == "W" and meta["training"]["nye_grid"] == 16
+    assert meta["training"]["dt_s"] == pytest.approx(DT) and meta["training"]["train_trajectories"] == trajectories[:2]
+    assert meta["training"]["best_loss"] == pytest.approx(result.best_loss)
+    assert (tmp_path / "out" / "best.pt").is_file()
+
+
+def test_resume_is_exact(trajectories, tmp_path):
+    straight = base_config(trajectories, tmp_path / "a", tmp_path / "cache", dtype="float64")
+    train(straight)
+    interrupted = base_config(trajectories, tmp_path / "b", tmp_path / "cache", dtype="float64")
+    first = train(interrupted, until_epoch=1)
+    assert first.model_path is None and first.epochs_completed == 1
+    resumed = copy.deepcopy(interrupted)
+    resumed["output"]["resume"] = True
+    result = train(resumed)
+    assert result.epochs_completed == 2 and result.model_path is not None
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    for name, value in a["model"].items():
+        assert torch.equal(value, b["model"][name]), name
+    assert a["history"][-1]["val_loss"] == b["history"][-1]["val_loss"]
+    assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
+
+
+def test_two_process_data_parallel_matches_single(trajectories, tmp_path):
+    one = base_config(trajectories, tmp_path / "one", tmp_path / "cache", dtype="float64", batch_size=3,
+                      deterministic=True)
+    two = copy.deepcopy(one)
+    two["output"]["dir"] = str(tmp_path / "two")
+    r1 = train(one)
+    r2 = train(two, world_size=2)
+    assert r2.steps == r1.steps == 8
+    a = torch.load(tmp_path / "one" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "two" / "last.pt", weights_only=False)["model"]
+    for name, value in a.items():
+        torch.testing.assert_close(b[name], value, rtol=1e-6, atol=1e-9 * value.abs().max().item())
+    assert r2.final_val_loss == pytest.approx(r1.final_val_loss, rel=1e-6)
+    assert r2.final_train_loss == pytest.approx(r1.final_train_loss, rel=1e-6)
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown configuration key 'train.lrr'"):
+        load_train_config({"train": {"lrr": 1}})
+    with pytest.raises(ValueError, match="train.dtype"):
+        load_train_config(None, ["train.dtype='half'"])
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\ntrajectories = ["x.h5"]\n[train]\nepochs = 3\n')
+    cfg = load_train_config(path)
+    assert cfg["data"]["trajectories"] == [str(tmp_path / "x.h5")] and cfg["train"]["epochs"] == 3
+    with pytest.raises(FileNotFoundError, match="x.h5"):
+        train(path)
