@@ -1,0 +1,68 @@
+"""OVITO modifier: nodal velocities of a trained ddml GNN mobility law (Bertin, Bulatov & Zhou 2024, Eq. 4),
+V = M_theta(F^DDD, graph), on the upstream DXA network."""
+from __future__ import annotations
+
+import numpy as np
+from ovito.traits import Color, FilePath
+from traits.api import Bool, Float
+
+from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
+from ovito_modifiers._common import add_segment_lines, add_vectors, cache_get, cache_put, load_gnn, segment_vertices, to_angstrom
+
+PS = 1e-12
+
+
+class GNNVelocitiesModifier(NetworkForcesModifier):
+    """Loads a ddml model file, evaluates F^DDD (same parameters as the DDD forces modifier) and the GNN's nodal
+    velocities, and shows them as arrows coloured by speed.
+
+    Outputs: `Vectors` 'ddml-velocities' (Direction = V in m/s, drawn `arrow_scale` Å per m/s, property Speed in
+    m/s); with `show_predicted`, `Lines` 'ddml-predicted': the network moved to r + V dt (dt = `dt_ps`), drawn
+    beside the DXA lines; attributes GNN.max_speed, GNN.mean_speed (m/s), GNN.model.
+    """
+
+    model_path = FilePath(label="ddml model file")
+    show_predicted = Bool(False, label="Draw the predicted network at t + dt", **DISPLAY)
+    dt_ps = Float(1.0, label="dt for the predicted network (ps)", **DISPLAY)
+    predicted_color = Color((1.0, 0.45, 0.0), label="Predicted network colour", **DISPLAY)
+    arrow_scale = Float(0.05, label="Arrow length (Å per m/s)", **DISPLAY)
+    arrow_width = Float(0.6, label="Arrow width (Å)", **DISPLAY)
+    line_width = Float(1.0, label="Predicted line width (Å)", **DISPLAY)
+
+    who = "GNN velocities (ddml)"
+
+    def velocities(self, data, frame, data_cache):
+        """(network, velocities b/s) of `frame`, computed once per frame and parameter set."""
+        net, forces, _, _ = self.network_and_forces(data, frame, data_cache)
+        key = f"ddml.gnn.f{frame}"
+        hit = cache_get(data_cache, key, ("velocities",))
+        if hit is None:
+            mobility = load_gnn(self.model_path, self.who)
+            v = mobility.velocities(net, forces) if net.num_nodes else np.zeros((0, 3))
+            cache_put(data_cache, key, {"velocities": v})
+        else:
+            v = hit["velocities"]
+        return net, v
+
+    def modify(self, data, *, frame, data_cache, **kwargs):
+        yield "ddml: GNN velocities"
+        load_gnn(self.model_path, self.who)  # clear error before any work
+        net, v_b = self.velocities(data, frame, data_cache)
+        yield 0.9
+        mat = self.material_preset()
+        v_ms = mat.velocity_to_m_per_s(v_b)
+        speed = np.linalg.norm(v_ms, axis=1)
+        top = float(speed.max()) if len(speed) else 0.0
+        if net.num_nodes:
+            add_vectors(data, "ddml-velocities", to_angstrom(net.cell.wrap(net.positions), mat), v_ms,
+                        {"Speed": speed},
+                        {"scaling": self.arrow_scale, "width": self.arrow_width, "color_mapping_property": "Speed",
+                         "color_mapping_interval": (0.0, max(top, 1e-30)), "title": "ddml velocities"})
+        if self.show_predicted and net.num_segments:
+            moved = net.positions + v_b * (self.dt_ps * PS)
+            add_segment_lines(data, "ddml-predicted", to_angstrom(segment_vertices(net, moved), mat), {},
+                              {"width": self.line_width, "color": tuple(self.predicted_color),
+                               "wrapped_lines": True, "title": "ddml predicted network"})
+        data.attributes["GNN.max_speed"] = top
+        data.attributes["GNN.mean_speed"] = float(speed.mean()) if len(speed) else 0.0
+        data.attributes["GNN.model"] = str(self.model_path)
