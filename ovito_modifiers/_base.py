@@ -8,9 +8,9 @@ from ovito.pipeline import ModifierInterface
 from traits.api import Bool, Enum, Float, Int
 
 from ddml_engine.forces.model import FORCE_MODELS
-from ddml_engine.network import DislocationNetwork
-from ovito_modifiers._common import (BCC_PRESETS, NETWORK_KEYS, bcc_material, cache_get, cache_put, ddd_forces,
-                                     dxa_network, frame_stress, network_arrays, network_from_arrays)
+from ovito_modifiers._common import (BCC_PRESETS, NETWORK_KEYS, bcc_material, cache_get, cache_put, convert_dxa,
+                                     ddd_forces, dxa_arrays, fingerprint, frame_stress, memo_get, memo_put,
+                                     network_arrays, network_from_arrays, require_dislocations)
 
 #: display-only traits carry this metadata: changing them re-draws from the cache without recomputing
 DISPLAY = {"ovito_invalidate_cache": False}
@@ -43,20 +43,30 @@ class NetworkForcesModifier(ModifierInterface):
     def material_preset(self):
         return bcc_material(self.material, self.who)
 
-    def frame_network(self, data: DataCollection, remeshed: bool = True) -> DislocationNetwork:
-        length = self.remesh_length if (self.remesh and remeshed) else 0.0
-        return dxa_network(data, self.material_preset(), self.who, length)
+    def physics_key(self) -> tuple:
+        """Everything the network and forces depend on besides the DXA input and the frame's stress."""
+        return (type(self).__name__, self.material, self.force_model, self.cutoff, self.fft_grid, self.remesh,
+                self.remesh_length)
 
     def network_and_forces(self, data: DataCollection, frame: int, data_cache: DataCollection):
-        """(network, forces Pa*b^2, stress Pa, stress source) of `frame`, computed once per frame and parameter set."""
+        """(network, forces Pa*b^2, stress Pa, stress source, input fingerprint) of `frame`, computed once per frame,
+        input and parameter set (see the two cache levels in `_common`)."""
         key = f"ddml.forces.f{frame}"
         hit = cache_get(data_cache, key, NETWORK_KEYS + ("forces", "stress"))
-        if hit is not None:
-            return (network_from_arrays(hit), hit["forces"], hit["stress"],
-                    str(data_cache.attributes[f"{key}.source"]))
-        net = self.frame_network(data)
-        stress, source = frame_stress(data, self.stress_gpa, self.stress_from_attributes)
-        forces = ddd_forces(net, self.material_preset(), self.force_model, stress, self.cutoff, self.fft_grid)
-        cache_put(data_cache, key, {**network_arrays(net), "forces": forces, "stress": stress})
-        data_cache.attributes[f"{key}.source"] = source
-        return net, forces, stress, source
+        if hit is None:
+            arrays = dxa_arrays(require_dislocations(data, self.who))
+            stress, source = frame_stress(data, self.stress_gpa, self.stress_from_attributes)
+            print_ = fingerprint(arrays)
+            memo_key = ("forces", self.physics_key(), stress.tobytes(), print_)
+            hit = memo_get(memo_key)
+            if hit is None:
+                mat = self.material_preset()
+                net = convert_dxa(arrays, mat, self.who, self.remesh_length if self.remesh else 0.0)
+                forces = ddd_forces(net, mat, self.force_model, stress, self.cutoff, self.fft_grid)
+                hit = {**network_arrays(net), "forces": forces, "stress": stress}
+                memo_put(memo_key, hit)
+            cache_put(data_cache, key, hit)
+            data_cache.attributes[f"{key}.source"] = source
+            data_cache.attributes[f"{key}.fingerprint"] = print_
+        return (network_from_arrays(hit), hit["forces"], hit["stress"], str(data_cache.attributes[f"{key}.source"]),
+                str(data_cache.attributes[f"{key}.fingerprint"]))

@@ -7,7 +7,9 @@ Positions shown in OVITO are in Å (the DXA's length unit); the engine works in 
 """
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
 import os
 from typing import Mapping
 
@@ -86,7 +88,12 @@ def dxa_arrays(dis) -> dict:
 def dxa_network(data: DataCollection, mat: Material, who: str, remesh_length: float = 0.0,
                 burgers: str = "crystal") -> DislocationNetwork:
     """Engine network (units of b) of the frame's DXA lines, remeshed to `remesh_length` b when > 0."""
-    arrays = dxa_arrays(require_dislocations(data, who))
+    return convert_dxa(dxa_arrays(require_dislocations(data, who)), mat, who, remesh_length, burgers)
+
+
+def convert_dxa(arrays: dict, mat: Material, who: str, remesh_length: float = 0.0,
+                burgers: str = "crystal") -> DislocationNetwork:
+    """Engine network of extracted DXA arrays (see `dxa_arrays`), remeshed to `remesh_length` b when > 0."""
     try:
         net = network_from_dxa(arrays["polylines"], arrays["spatial_burgers"], arrays["next_end"],
                                arrays["cell_matrix"], arrays["cell_origin"], arrays["pbc"],
@@ -141,6 +148,44 @@ def load_gnn(path: str, who: str):
 
 
 # --------------------------------------------------------------------------------------------- per-frame cache
+# Two levels. OVITO's `data_cache` (first) survives changes of the modifier's own display-only traits, but OVITO
+# clears it whenever anything upstream re-runs — including a display-only change of another ddml modifier placed
+# before this one. The second level, a small process-wide LRU keyed by the physics parameters and a fingerprint of
+# the DXA input, keeps those changes from recomputing the engine result.
+_MEMO: "collections.OrderedDict[tuple, dict]" = collections.OrderedDict()
+MEMO_SIZE = 24
+
+
+def fingerprint(arrays: dict) -> str:
+    """SHA-1 of the DXA arrays (polylines, Burgers vectors, junction rings, cell)."""
+    h = hashlib.sha1()
+    for p in arrays["polylines"]:
+        h.update(np.ascontiguousarray(p, np.float64).tobytes())
+        h.update(b"|")
+    for name in ("spatial_burgers", "true_burgers", "next_end", "cell_matrix", "cell_origin"):
+        h.update(np.ascontiguousarray(arrays[name]).tobytes())
+    h.update(repr(arrays["pbc"]).encode())
+    return h.hexdigest()
+
+
+def memo_get(key: tuple) -> dict | None:
+    hit = _MEMO.get(key)
+    if hit is not None:
+        _MEMO.move_to_end(key)
+    return hit
+
+
+def memo_put(key: tuple, value: dict) -> None:
+    _MEMO[key] = value
+    _MEMO.move_to_end(key)
+    while len(_MEMO) > MEMO_SIZE:
+        _MEMO.popitem(last=False)
+
+
+def memo_clear() -> None:
+    _MEMO.clear()
+
+
 def cache_put(cache: DataCollection, key: str, arrays: Mapping[str, np.ndarray]) -> None:
     """Store arrays under `key` in the modifier's data cache (one DataTable per array)."""
     for name, value in arrays.items():

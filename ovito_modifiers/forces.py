@@ -29,7 +29,7 @@ class DDDForcesModifier(NetworkForcesModifier):
 
     def modify(self, data, *, frame, data_cache, **kwargs):
         yield "ddml: DXA network and DDD forces"
-        net, forces, stress, source = self.network_and_forces(data, frame, data_cache)
+        net, forces, stress, source, _ = self.network_and_forces(data, frame, data_cache)
         yield 0.9
         mat = self.material_preset()
         f_gpa = forces / GPA

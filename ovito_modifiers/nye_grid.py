@@ -11,7 +11,8 @@ from ddml_engine.materials import ANGSTROM
 from ddml_engine.network import DislocationNetwork
 from ddml_engine.nye import network_nye_field
 from ovito_modifiers._base import DISPLAY
-from ovito_modifiers._common import BCC_PRESETS, bcc_material, cache_get, cache_put, dxa_network
+from ovito_modifiers._common import (BCC_PRESETS, DDMLModifierError, bcc_material, cache_get, cache_put, convert_dxa,
+                                     dxa_arrays, fingerprint, memo_get, memo_put, require_dislocations)
 
 NYE_COMPONENTS = ["XX", "XY", "XZ", "YX", "YY", "YZ", "ZX", "ZY", "ZZ"]
 
@@ -72,15 +73,19 @@ class NyeGridModifier(ModifierInterface):
         key = f"ddml.nye.f{frame}"
         hit = cache_get(data_cache, key, ("alpha", "cell_matrix", "cell_origin", "sigma"))
         if hit is None:
-            net = dxa_network(data, mat, self.who)
-            if not all(net.cell.periodic):
-                raise RuntimeError(f"{self.who}: the spectral Nye field needs a fully periodic cell, "
-                                   f"got pbc={net.cell.periodic}")
-            s = sigma_b(net, self.resolution, self.sigma, b_A, 2.0)
-            yield 0.2
-            alpha = nye_grid(net, self.resolution, s)
-            hit = {"alpha": alpha, "cell_matrix": net.cell.matrix, "cell_origin": net.cell.origin,
-                   "sigma": np.array([s])}
+            arrays = dxa_arrays(require_dislocations(data, self.who))
+            memo_key = ("nye", self.material, self.resolution, self.sigma, fingerprint(arrays))
+            hit = memo_get(memo_key)
+            if hit is None:
+                net = convert_dxa(arrays, mat, self.who)
+                if not all(net.cell.periodic):
+                    raise DDMLModifierError(f"{self.who}: the spectral Nye field needs a fully periodic cell, "
+                                            f"got pbc={net.cell.periodic}")
+                s = sigma_b(net, self.resolution, self.sigma, b_A, 2.0)
+                yield 0.2
+                hit = {"alpha": nye_grid(net, self.resolution, s), "cell_matrix": net.cell.matrix,
+                       "cell_origin": net.cell.origin, "sigma": np.array([s])}
+                memo_put(memo_key, hit)
             cache_put(data_cache, key, hit)
         yield 0.9
         alpha = hit["alpha"] / b_A  # 1/b -> 1/Å

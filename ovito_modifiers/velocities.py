@@ -2,12 +2,15 @@
 V = M_theta(F^DDD, graph), on the upstream DXA network."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from ovito.traits import Color, FilePath
 from traits.api import Bool, Float
 
 from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
-from ovito_modifiers._common import add_segment_lines, add_vectors, cache_get, cache_put, load_gnn, segment_vertices, to_angstrom
+from ovito_modifiers._common import (add_segment_lines, add_vectors, cache_get, cache_put, load_gnn, memo_get,
+                                     memo_put, segment_vertices, to_angstrom)
 
 PS = 1e-12
 
@@ -33,16 +36,19 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
 
     def velocities(self, data, frame, data_cache):
         """(network, velocities b/s) of `frame`, computed once per frame and parameter set."""
-        net, forces, _, _ = self.network_and_forces(data, frame, data_cache)
+        net, forces, stress, _, print_ = self.network_and_forces(data, frame, data_cache)
         key = f"ddml.gnn.f{frame}"
         hit = cache_get(data_cache, key, ("velocities",))
         if hit is None:
             mobility = load_gnn(self.model_path, self.who)
-            v = mobility.velocities(net, forces) if net.num_nodes else np.zeros((0, 3))
-            cache_put(data_cache, key, {"velocities": v})
-        else:
-            v = hit["velocities"]
-        return net, v
+            memo_key = ("gnn", self.physics_key(), stress.tobytes(), print_, mobility.path,
+                        os.stat(mobility.path).st_mtime_ns)
+            hit = memo_get(memo_key)
+            if hit is None:
+                hit = {"velocities": mobility.velocities(net, forces) if net.num_nodes else np.zeros((0, 3))}
+                memo_put(memo_key, hit)
+            cache_put(data_cache, key, hit)
+        return net, hit["velocities"]
 
     def modify(self, data, *, frame, data_cache, **kwargs):
         yield "ddml: GNN velocities"
