@@ -132,12 +132,27 @@ def _load_gnn(path: str, mtime_ns: int, size: int):
     return GNNMobility(path)
 
 
-def load_gnn(path: str, who: str):
+def resolve_model_path(path: str, data: DataCollection | None = None) -> str:
+    """Absolute model path. A relative one is looked up in the current directory, then next to the frame's input
+    file (OVITO's 'SourceFile' attribute) and in that folder's parent — so a session file that travels with its
+    data folder finds the model too."""
+    path = os.path.expanduser(os.fspath(path))
+    if os.path.isabs(path):
+        return path
+    candidates = [os.path.abspath(path)]
+    source = data.attributes.get("SourceFile") if data is not None else None
+    if source:
+        folder = os.path.dirname(os.path.abspath(str(source)))
+        candidates += [os.path.join(folder, path), os.path.join(os.path.dirname(folder), path)]
+    return next((c for c in candidates if os.path.isfile(c)), candidates[0])
+
+
+def load_gnn(path: str, who: str, data: DataCollection | None = None):
     """GNNMobility of a ddml model file (cached per path and modification time), clear errors otherwise."""
     if not path:
         raise DDMLModifierError(f"{who}: no model file given; set 'model_path' to a ddml model file "
                                 "(written by `ddml train` / ddml_engine.ml.export.export_model)")
-    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    path = resolve_model_path(path, data)
     if not os.path.isfile(path):
         raise DDMLModifierError(f"{who}: model file not found: {path}")
     st = os.stat(path)
@@ -265,6 +280,14 @@ def add_vectors(data: DataCollection, identifier: str, base_angstrom: np.ndarray
     for name, value in properties.items():
         vectors.create_property(name, data=np.asarray(value, float))
     return vectors
+
+
+def arrow_scaling(scale: float, largest: float, cell_lengths_angstrom: np.ndarray, fraction: float = 0.15) -> float:
+    """VectorVis scaling: `scale` when > 0, else automatic (the longest arrow is `fraction` of the shortest cell
+    vector)."""
+    if scale > 0:
+        return float(scale)
+    return float(fraction * np.min(cell_lengths_angstrom) / largest) if largest > 0 else 1.0
 
 
 def to_angstrom(x_b: np.ndarray, mat: Material) -> np.ndarray:

@@ -6,7 +6,8 @@ from traits.api import Bool, Enum, Float
 
 from ddml_engine.materials import GPA
 from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
-from ovito_modifiers._common import add_segment_lines, add_vectors, character_angle_deg, segment_vertices, to_angstrom
+from ovito_modifiers._common import (add_segment_lines, add_vectors, arrow_scaling, character_angle_deg, segment_vertices,
+                                     to_angstrom)
 
 
 class DDDForcesModifier(NetworkForcesModifier):
@@ -15,13 +16,14 @@ class DDDForcesModifier(NetworkForcesModifier):
 
     Outputs: `Lines` 'ddml-network' (per vertex: Force and |Force| in GPa*b^2 at the segment's end node, Burgers
     Vector (b), Character Angle (deg)), colour-mapped by `color_by`; `Vectors` 'ddml-forces' at the nodes
-    (Direction = force in GPa*b^2, drawn `arrow_scale` Å per GPa*b^2); attributes DDD.max_force (GPa*b^2),
+    (Direction = force in GPa*b^2, drawn `arrow_scale` Å per GPa*b^2; 0 = the longest arrow is 15 % of the
+    shortest cell vector); attributes DDD.max_force (GPa*b^2),
     DDD.line_length (Å), DDD.density (1/m^2), DDD.num_nodes, DDD.num_segments, DDD.stress_source.
     """
 
     color_by = Enum("|Force|", "Character Angle", label="Colour lines by", **DISPLAY)
     show_arrows = Bool(True, label="Show force arrows", **DISPLAY)
-    arrow_scale = Float(2.0, label="Arrow length (Å per GPa*b^2)", **DISPLAY)
+    arrow_scale = Float(0.0, label="Arrow length (Å per GPa*b^2, 0 = automatic)", **DISPLAY)
     arrow_width = Float(0.6, label="Arrow width (Å)", **DISPLAY)
     line_width = Float(1.2, label="Line width (Å)", **DISPLAY)
 
@@ -48,7 +50,8 @@ class DDDForcesModifier(NetworkForcesModifier):
         if self.show_arrows and net.num_nodes:
             positions = to_angstrom(net.cell.wrap(net.positions), mat)
             add_vectors(data, "ddml-forces", positions, f_gpa, {"|Force|": magnitude},
-                        {"scaling": self.arrow_scale, "width": self.arrow_width, "color_mapping_property": "|Force|",
+                        {"scaling": arrow_scaling(self.arrow_scale, top, to_angstrom(net.cell.lengths, mat)),
+                         "width": self.arrow_width, "color_mapping_property": "|Force|",
                          "color_mapping_interval": (0.0, max(top, 1e-30)), "title": "ddml forces"})
         length_b = net.total_length()
         data.attributes["DDD.max_force"] = top

@@ -11,13 +11,13 @@ import os
 
 import numpy as np
 from ovito.traits import FilePath
-from traits.api import Enum, Float, Range
+from traits.api import Bool, Enum, Float, Range
 
 from ddml_engine.materials import ANGSTROM
 from ddml_engine.mobility.bcc import BCCLinearMobility
 from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
 from ovito_modifiers._common import (cache_get, cache_put, convert_dxa, dxa_arrays, fingerprint, load_gnn, memo_get,
-                                     memo_put, require_dislocations)
+                                     memo_put, require_dislocations, resolve_model_path)
 from ovito_modifiers.nye_grid import add_tensor_grid, nye_grid, sigma_b
 
 PS = 1e-12
@@ -34,20 +34,21 @@ class NextFrameCheckModifier(NetworkForcesModifier):
     """
 
     mobility = Enum("gnn", "linear-bcc", label="Mobility law (GNN model file or linear BCC reference)")
-    model_path = FilePath(label="ddml model file")
+    model_path = FilePath(label="ddml model file (relative: cwd, then next to the input files)")
     dt_ps = Float(1.0, label="Time between frames (ps), when frames have no 'Time'")
     resolution = Range(4, 128, 32, label="Grid points per cell vector")
     sigma = Float(0.0, label="Smoothing width (Å, 0 = 2 grid spacings)")
     transparency = Range(0.0, 1.0, 0.3, label="Grid transparency", **DISPLAY)
+    show_grid = Bool(True, label="Render the grid", **DISPLAY)
 
     who = "Next-frame Nye check (ddml)"
 
     def input_caching_hints(self, frame, **kwargs):
         return [frame, frame + 1]
 
-    def mobility_law(self):
+    def mobility_law(self, data):
         if self.mobility == "gnn":
-            return load_gnn(self.model_path, self.who)
+            return load_gnn(self.model_path, self.who, data)
         return BCCLinearMobility(burgers_m=self.material_preset().burgers_m)
 
     def modify(self, data, *, frame, input_slots, data_cache, **kwargs):
@@ -56,7 +57,7 @@ class NextFrameCheckModifier(NetworkForcesModifier):
         mat = self.material_preset()
         b_A = mat.burgers_m / ANGSTROM
         if self.mobility == "gnn":
-            load_gnn(self.model_path, self.who)
+            load_gnn(self.model_path, self.who, data)  # clear error before any work
         if frame + 1 >= upstream.num_frames:
             for name in ("mismatch", "relative", "baseline_relative", "dt"):
                 data.attributes[f"NextFrame.{name}"] = math.nan
@@ -70,12 +71,13 @@ class NextFrameCheckModifier(NetworkForcesModifier):
             arrays_next = dxa_arrays(require_dislocations(following, self.who))
             times = data.attributes.get("Time"), following.attributes.get("Time")
             dt_ps = float(times[1] - times[0]) if None not in times else float(self.dt_ps)
-            model = ((self.model_path, os.stat(self.model_path).st_mtime_ns) if self.mobility == "gnn" else None)
+            path = resolve_model_path(self.model_path, data) if self.mobility == "gnn" else ""
+            model = (path, os.stat(path).st_mtime_ns) if path else None
             memo_key = ("next", self.physics_key(), stress.tobytes(), print_t, fingerprint(arrays_next),
                         self.mobility, model, dt_ps, self.resolution, self.sigma)
             hit = memo_get(memo_key)
             if hit is None:
-                v = self.mobility_law().velocities(net, forces) if net.num_nodes else np.zeros((0, 3))
+                v = self.mobility_law(data).velocities(net, forces) if net.num_nodes else np.zeros((0, 3))
                 yield 0.5
                 net_next = convert_dxa(arrays_next, mat, self.who)
                 s = sigma_b(net, self.resolution, self.sigma, b_A, 2.0)
@@ -96,7 +98,7 @@ class NextFrameCheckModifier(NetworkForcesModifier):
         norm = np.sqrt((diff**2).sum(axis=(3, 4)))
         add_tensor_grid(data, "ddml-nye-mismatch", hit["cell_matrix"] * b_A, hit["cell_origin"] * b_A,
                         {"Nye Mismatch": diff, "Mismatch Norm": norm},
-                        {"enabled": True, "transparency": self.transparency, "color_mapping_property": "Mismatch Norm",
+                        {"enabled": self.show_grid, "transparency": self.transparency, "color_mapping_property": "Mismatch Norm",
                          "color_mapping_interval": (0.0, max(float(norm.max()), 1e-30)),
                          "title": "ddml next-frame mismatch"})
         for name, value in zip(("mismatch", "relative", "baseline_relative", "dt"), hit["scalars"]):

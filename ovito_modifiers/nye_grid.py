@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ovito.data import DataCollection, SimulationCell, VoxelGrid
 from ovito.pipeline import ModifierInterface
-from traits.api import Enum, Float, Int, Range
+from traits.api import Bool, Enum, Float, Range
 
 from ddml_engine.materials import ANGSTROM
 from ddml_engine.network import DislocationNetwork
@@ -63,6 +63,7 @@ class NyeGridModifier(ModifierInterface):
     sigma = Float(0.0, label="Smoothing width (Å, 0 = 2 grid spacings)")
     color_by = Enum("Nye Norm", *[f"Nye Tensor.{c}" for c in NYE_COMPONENTS], label="Colour grid by", **DISPLAY)
     transparency = Range(0.0, 1.0, 0.3, label="Grid transparency", **DISPLAY)
+    show_grid = Bool(True, label="Render the grid", **DISPLAY)
 
     who = "Nye tensor grid (ddml)"
 
@@ -93,7 +94,7 @@ class NyeGridModifier(ModifierInterface):
         lo, hi = (0.0, float(norm.max())) if self.color_by == "Nye Norm" else (float(alpha.min()), float(alpha.max()))
         add_tensor_grid(data, "ddml-nye", hit["cell_matrix"] * b_A, hit["cell_origin"] * b_A,
                         {"Nye Tensor": alpha, "Nye Norm": norm},
-                        {"enabled": True, "transparency": self.transparency, "color_mapping_property": self.color_by,
+                        {"enabled": self.show_grid, "transparency": self.transparency, "color_mapping_property": self.color_by,
                          "color_mapping_interval": (lo, max(hi, lo + 1e-30)), "title": "ddml Nye tensor"})
         data.attributes["Nye.max_norm"] = float(norm.max())
         data.attributes["Nye.sigma"] = float(hit["sigma"][0] * b_A)

@@ -9,7 +9,7 @@ from ovito.traits import Color, FilePath
 from traits.api import Bool, Float
 
 from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
-from ovito_modifiers._common import (add_segment_lines, add_vectors, cache_get, cache_put, load_gnn, memo_get,
+from ovito_modifiers._common import (add_segment_lines, add_vectors, arrow_scaling, cache_get, cache_put, load_gnn, memo_get,
                                      memo_put, segment_vertices, to_angstrom)
 
 PS = 1e-12
@@ -19,16 +19,16 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
     """Loads a ddml model file, evaluates F^DDD (same parameters as the DDD forces modifier) and the GNN's nodal
     velocities, and shows them as arrows coloured by speed.
 
-    Outputs: `Vectors` 'ddml-velocities' (Direction = V in m/s, drawn `arrow_scale` Å per m/s, property Speed in
+    Outputs: `Vectors` 'ddml-velocities' (Direction = V in m/s, drawn `arrow_scale` Å per m/s or automatic, property Speed in
     m/s); with `show_predicted`, `Lines` 'ddml-predicted': the network moved to r + V dt (dt = `dt_ps`), drawn
     beside the DXA lines; attributes GNN.max_speed, GNN.mean_speed (m/s), GNN.model.
     """
 
-    model_path = FilePath(label="ddml model file")
+    model_path = FilePath(label="ddml model file (relative: cwd, then next to the input files)")
     show_predicted = Bool(False, label="Draw the predicted network at t + dt", **DISPLAY)
     dt_ps = Float(1.0, label="dt for the predicted network (ps)", **DISPLAY)
     predicted_color = Color((1.0, 0.45, 0.0), label="Predicted network colour", **DISPLAY)
-    arrow_scale = Float(0.05, label="Arrow length (Å per m/s)", **DISPLAY)
+    arrow_scale = Float(0.0, label="Arrow length (Å per m/s, 0 = automatic)", **DISPLAY)
     arrow_width = Float(0.6, label="Arrow width (Å)", **DISPLAY)
     line_width = Float(1.0, label="Predicted line width (Å)", **DISPLAY)
 
@@ -40,7 +40,7 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
         key = f"ddml.gnn.f{frame}"
         hit = cache_get(data_cache, key, ("velocities",))
         if hit is None:
-            mobility = load_gnn(self.model_path, self.who)
+            mobility = load_gnn(self.model_path, self.who, data)
             memo_key = ("gnn", self.physics_key(), stress.tobytes(), print_, mobility.path,
                         os.stat(mobility.path).st_mtime_ns)
             hit = memo_get(memo_key)
@@ -52,7 +52,7 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
 
     def modify(self, data, *, frame, data_cache, **kwargs):
         yield "ddml: GNN velocities"
-        load_gnn(self.model_path, self.who)  # clear error before any work
+        load_gnn(self.model_path, self.who, data)  # clear error before any work
         net, v_b = self.velocities(data, frame, data_cache)
         yield 0.9
         mat = self.material_preset()
@@ -62,7 +62,8 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
         if net.num_nodes:
             add_vectors(data, "ddml-velocities", to_angstrom(net.cell.wrap(net.positions), mat), v_ms,
                         {"Speed": speed},
-                        {"scaling": self.arrow_scale, "width": self.arrow_width, "color_mapping_property": "Speed",
+                        {"scaling": arrow_scaling(self.arrow_scale, top, to_angstrom(net.cell.lengths, mat)),
+                         "width": self.arrow_width, "color_mapping_property": "Speed",
                          "color_mapping_interval": (0.0, max(top, 1e-30)), "title": "ddml velocities"})
         if self.show_predicted and net.num_segments:
             moved = net.positions + v_b * (self.dt_ps * PS)

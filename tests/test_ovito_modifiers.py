@@ -458,3 +458,39 @@ def test_render_shows_arrows(traj, scene, tmp_path):
     assert drawn > 500  # non-empty: the network and arrows cover many pixels
     changed = np.any(np.abs(with_arrows - without) > 0.1, axis=2).sum()
     assert changed > 100  # the arrows are visible
+
+
+@pytest.mark.ovito
+def test_example_sessions_and_batch(scene, tmp_path):
+    """The shipped sessions open (also after moving their folder) and the batch script writes its outputs."""
+    import csv
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    import ovito
+
+    from ddml_engine.io.paradis import read_paradis
+
+    folder = Path(__file__).resolve().parent.parent / "example_sessions" / "ovito"
+    moved = tmp_path / "moved"
+    shutil.copytree(folder, moved, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, key in (("ddml_forces.ovito", "DDD.max_force"), ("ddml_gnn_check.ovito", "NextFrame.relative")):
+        ovito.scene.pipelines.clear()
+        ovito.scene.load(str(moved / name))
+        (pipeline,) = ovito.scene.pipelines
+        assert str(moved) in pipeline.source.source_path
+        data = pipeline.compute(0)
+        assert np.isfinite(data.attributes[key])
+    spec = importlib.util.spec_from_file_location("ddml_ovito_batch", folder / "batch.py")
+    batch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(batch)
+    out = tmp_path / "out"
+    assert batch.main([str(moved / "data" / "frame.*.dump.gz"), "--out", str(out), "--no-render", "--nye", "8",
+                       "--model", str(moved / "data" / "tiny_untrained.pt"), "--force-model", "line-tension"]) == 0
+    with open(out / "attributes.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2]
+    assert float(rows[0]["NextFrame.dt"]) == 1.0 and rows[2]["NextFrame.relative"] == "nan"
+    net = read_paradis(out / "frame_001.data")
+    assert net.num_nodes == int(rows[1]["DDD.num_nodes"]) and (out / "frame_001.vtp").stat().st_size > 0
