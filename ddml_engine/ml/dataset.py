@@ -8,6 +8,14 @@ A sample is a pair of snapshots (G^t, G^(t+dt)) of one trajectory, dt = k x the 
   - the target: half-spectrum Nye coefficients A = rfftn(alpha(G^(t+dt)) on an n^3 grid) (`ddml_engine.nye`),
   - the zero-velocity ("static") loss sum_grid |alpha(G^t) - alpha(G^(t+dt))|^2 (Parseval on the spectra).
 
+Band limit: the Gaussian kernel (width sigma, ~2 grid spacings) makes every Fourier mode of alpha beyond
+|k| ~ 3 / sigma negligible, so the spectra are computed and stored only for the modes of a coarser n_s^3 grid
+(|m_a| < n_s / 2; `spectral_grid`); those coefficients are exactly the low modes of the n^3 grid's spectrum
+times (n_s / n)^3. Losses on the n^3 grid are (n / n_s)^3 times the losses from the n_s spectra, the dropped
+modes weighing less than `mode_tolerance` = exp(-(sigma k_cut)^2) each, k_cut = pi n_s / (largest cell height)
+the first dropped mode. `auto_spectral_grid` picks the smallest even n_s meeting the tolerance (1e-4: n_s = n/2
+for sigma = 2 grid spacings), which cuts the Nye work and the cache size by (n / n_s)^3 (8x).
+
 Cache: the expensive parts (forces, Nye spectra) are computed once per *frame* and stored in one HDF5 file per
 trajectory, `<cache_dir>/<trajectory stem>.<key hash>.h5`. The key holds the trajectory's absolute path,
 modification time and size, the force model (name, cutoff, grid), the material, the Nye grid, kernel and
@@ -57,6 +65,17 @@ class CacheSettings:
     sigma_b: float  # width in b (overrides sigma when > 0)
     kernel: str = "gaussian"
     precision: str = "float32"  # stored precision of the Nye spectra ("float32" or "float64")
+    spectral_grid: int = 0  # n_s: modes kept (see module docstring); 0 = all modes of the n^3 grid
+
+    @property
+    def modes(self) -> int:
+        """Grid size n_s whose half spectrum is stored and compared."""
+        return self.spectral_grid or self.grid
+
+    @property
+    def grid_factor(self) -> float:
+        """(n / n_s)^3: sum over the n^3 grid = grid_factor x sum computed from the n_s spectra."""
+        return (self.grid / self.modes) ** 3
 
     def sigma_for(self, cell_matrix: np.ndarray) -> float:
         """Kernel width in b: sigma_b, or sigma x the grid spacing (V / n^3)^(1/3) of this cell."""
@@ -72,7 +91,15 @@ class CacheSettings:
                 "cutoff": self.cutoff if self.force_model == "elastic-cutoff" else None,
                 "force_grid": self.force_grid if self.force_model == "fft" else None,
                 "material": asdict(self.material), "grid": self.grid, "sigma": self.sigma, "sigma_b": self.sigma_b,
-                "kernel": self.kernel, "precision": self.precision}
+                "kernel": self.kernel, "precision": self.precision, "spectral_grid": self.modes}
+
+
+def auto_spectral_grid(cell_matrix: np.ndarray, sigma_b: float, grid: int, tolerance: float = 1e-4) -> int:
+    """Smallest even n_s <= grid with exp(-(sigma_b pi n_s / h_max)^2) <= tolerance (h_max: largest cell height)."""
+    heights = 1.0 / np.linalg.norm(np.linalg.inv(np.asarray(cell_matrix, float)), axis=1)
+    need = heights.max() * np.sqrt(-np.log(tolerance)) / (np.pi * sigma_b)
+    ns = int(2 * np.ceil(need / 2.0 - 1e-9))
+    return int(min(grid, max(4, ns)))
 
 
 def cache_path(trajectory: str | os.PathLike, settings: CacheSettings, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -118,12 +145,12 @@ def frame_arrays(network: DislocationNetwork, stress: np.ndarray, force_model, s
     raw = raw_inputs(network, forces)
     x1, x2 = network.segment_endpoints()
     sigma_b = settings.sigma_for(cell.matrix)
-    alpha = nye_spectrum(x1, x2, network.burgers, cell.matrix, cell.origin, settings.grid, sigma_b, settings.kernel)
+    alpha = nye_spectrum(x1, x2, network.burgers, cell.matrix, cell.origin, settings.modes, sigma_b, settings.kernel)
     out = dict(raw)
     out.update(pinned=(network.constraints == PINNED_NODE), x1=x1, x2=x2, cell_matrix=cell.matrix,
                cell_origin=cell.origin)
     out["alpha"] = alpha.astype(np.complex64 if settings.precision == "float32" else np.complex128)
-    out["alpha_sumsq"] = np.float64(spectrum_sumsq(alpha))
+    out["alpha_sumsq"] = np.float64(spectrum_sumsq(alpha) * settings.grid_factor)
     out["sigma_b"] = np.float64(sigma_b)
     return out
 
@@ -253,6 +280,9 @@ class Sample:
     target_sumsq: float  # sum_grid |alpha_target|^2
     sigma_b: float
     key: tuple[int, int, int]  # (trajectory index, frame t, frame t + dt)
+    grid: int = 32  # nominal n^3 grid of the loss
+    modes: int = 32  # n_s: the target holds the half spectrum of an n_s^3 grid
+    kernel: str = "gaussian"
 
 
 @dataclass
@@ -273,6 +303,13 @@ class Batch:
     target_sumsq: torch.Tensor  # (B,)
     sigma_b: torch.Tensor  # (B,)
     keys: list
+    grid: int = 32
+    modes: int = 32
+    kernel: str = "gaussian"
+
+    @property
+    def grid_factor(self) -> float:
+        return (self.grid / self.modes) ** 3
 
     @property
     def num_graphs(self) -> int:
@@ -289,7 +326,9 @@ class Batch:
                 v = v.to(device, dtype)
             elif f.name in ("cells", "origins", "dt", "static_loss", "target_sumsq", "sigma_b"):
                 v = v.to(device)
-            elif isinstance(v, torch.Tensor):
+            elif not isinstance(v, torch.Tensor):
+                pass
+            else:
                 target_dtype = cdtype if v.is_complex() else (dtype if v.is_floating_point() else None)
                 v = v.to(device=device, dtype=target_dtype)
             out[f.name] = v
@@ -314,7 +353,7 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
         static_loss=torch.tensor([s.static_loss for s in samples], dtype=torch.float64),
         target_sumsq=torch.tensor([s.target_sumsq for s in samples], dtype=torch.float64),
         sigma_b=torch.tensor([s.sigma_b for s in samples], dtype=torch.float64),
-        keys=[s.key for s in samples])
+        keys=[s.key for s in samples], grid=samples[0].grid, modes=samples[0].modes, kernel=samples[0].kernel)
 
 
 class NyeDataset:
@@ -333,6 +372,7 @@ class NyeDataset:
         self._frames: list[list[dict[str, np.ndarray]]] = []
         self._alpha: dict[tuple[int, int], np.ndarray] = {}
         self._handles: dict[int, h5py.File] = {}
+        self.grid, self.modes, self.kernel = 0, 0, "gaussian"
         self.times: list[np.ndarray] = []
         self.skipped = 0
         pairs, statics, sumsqs = [], [], []
@@ -344,6 +384,11 @@ class NyeDataset:
                 key = json.loads(f.attrs["key"])
                 if t == 0:
                     self.key = key
+                    self.grid, self.modes = int(key["grid"]), int(key["spectral_grid"])
+                    self.kernel = key["kernel"]
+                elif (key["grid"], key["spectral_grid"], key["kernel"]) != (self.grid, self.modes, self.kernel):
+                    raise ValueError(f"{path}: Nye grid/kernel differ from those of {self.cache_files[0]}")
+                factor = (self.grid / self.modes) ** 3
                 if not trajectories:
                     self.trajectories.append(key["trajectory"])
                 times = f["times"][()]
@@ -360,7 +405,7 @@ class NyeDataset:
                     for fr in (int(i), int(j)):
                         if fr not in window:
                             window[fr] = group[names[fr]]["alpha"][()]
-                    statics.append(spectrum_sumsq(window[int(i)], window[int(j)]))
+                    statics.append(spectrum_sumsq(window[int(i)], window[int(j)]) * factor)
                     sumsqs.append(float(frames[int(j)]["alpha_sumsq"]))
                     pairs.append((t, int(i), int(j)))
                     if preload:
@@ -375,6 +420,7 @@ class NyeDataset:
             self._alpha.clear()
         self.pairs = pairs
         self.static_losses = np.asarray(statics, float)
+        self.grid_factor = (self.grid / self.modes) ** 3 if self.cache_files else 1.0
         self.target_sumsqs = np.asarray(sumsqs, float)
 
     def __len__(self) -> int:
@@ -415,7 +461,7 @@ class NyeDataset:
                       as_t(fr["cell_matrix"]), as_t(fr["cell_origin"]), self.dt(index),
                       torch.from_numpy(np.ascontiguousarray(self._read_alpha(t, j))),
                       float(self.static_losses[index]), float(self.target_sumsqs[index]), float(fr["sigma_b"]),
-                      (t, i, j))
+                      (t, i, j), self.grid, self.modes, self.kernel)
 
     def batch(self, indices: Sequence[int]) -> Batch:
         return collate_samples([self[int(i)] for i in indices])

@@ -17,7 +17,8 @@ DEFAULTS: dict[str, Any] = {
              "interval_tolerance": 0.01, "cell_tolerance": 1e-3, "preload_mb": 2048.0},
     "material": {"name": "", "mu": 0.0, "nu": 0.0, "core_radius": 0.0, "core_energy": 0.0},  # 0 = not set
     "forces": {"model": "elastic-cutoff", "cutoff": 150.0, "grid": 64},
-    "nye": {"grid": 32, "sigma": 2.0, "sigma_b": 0.0, "kernel": "gaussian"},
+    "nye": {"grid": 32, "sigma": 2.0, "sigma_b": 0.0, "kernel": "gaussian", "spectral_grid": 0,
+            "mode_tolerance": 1e-4},
     "model": {"latent": 48, "layers": 3, "hidden": 0, "encoder_norm": False, "velocity_scale": 1e11,
               "force_scale": 1e9, "length_scale": 1.0},
     "train": {"epochs": 100, "batch_size": 8, "lr": 1e-3, "weight_decay": 1e-5, "scheduler": "cosine",
@@ -44,7 +45,10 @@ optional except data.trajectories; defaults in brackets. Override any key with '
                 "elastic", "elastic-cutoff", "fft"), with each frame's recorded stress; cutoff [150] b; grid [64]
   [nye]         grid [32]: n^3 grid of the Nye field; sigma [2.0]: Gaussian width in grid spacings
                 (spacing = (cell volume / n^3)^(1/3)); sigma_b [0]: width in b (overrides sigma when > 0);
-                kernel ["gaussian"] or "nonsingular"
+                kernel ["gaussian"] or "nonsingular"; spectral_grid [0 = auto]: keep the Fourier modes of an
+                n_s^3 grid only (exact for those; the loss is still the sum over the n^3 grid), auto = smallest
+                even n_s whose first dropped mode has Gaussian weight exp(-(sigma k)^2) <= mode_tolerance [1e-4]
+                (n_s = n/2 for sigma = 2 spacings: 8x less Nye work and cache); spectral_grid = grid keeps all
   [model]       latent [48]; layers [3] (message-passing steps K); hidden [0 = latent]; encoder_norm [false];
                 velocity_scale [1e11] b/s; force_scale [1e9] Pa*b^2; length_scale [1] b
   [train]       epochs [100]; batch_size [8] snapshot pairs per global batch (split over ranks); lr [1e-3];

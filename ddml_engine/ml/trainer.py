@@ -35,7 +35,7 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -43,7 +43,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ddml_engine.ml.dataset import Batch, CacheSettings, NyeDataset, build_cache, split_trajectories
+from ddml_engine.ml.dataset import (Batch, CacheSettings, NyeDataset, auto_spectral_grid, build_cache,
+                                    split_trajectories)
 from ddml_engine.ml.model import GNNMobilityModel
 from ddml_engine.ml.train_config import load_train_config
 from ddml_engine.nye import nye_field_fourier_batched, nye_loss
@@ -52,8 +53,8 @@ METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_static_loss", "
 
 
 # --------------------------------------------------------------------------------------------- loss (Eq. 5)
-def predicted_spectra(batch: Batch, velocities: torch.Tensor, grid: int, kernel: str = "gaussian") -> torch.Tensor:
-    """Nye half spectra (B, n, n, n//2+1, 3, 3) of the batch's networks with nodes moved by V dt (pinned: 0)."""
+def predicted_spectra(batch: Batch, velocities: torch.Tensor) -> torch.Tensor:
+    """Nye half spectra (B, n_s, n_s, n_s//2+1, 3, 3) of the batch's networks with nodes moved by V dt (pinned: 0)."""
     dtype = batch.x1.dtype
     dt = batch.dt.to(dtype)[batch.graph.batch]
     u = velocities.to(dtype) * dt[:, None]
@@ -63,6 +64,7 @@ def predicted_spectra(batch: Batch, velocities: torch.Tensor, grid: int, kernel:
     sig = batch.sigma_b
     groups = torch.unique(sig)
     B = batch.num_graphs
+    grid, kernel = batch.modes, batch.kernel
     if len(groups) == 1:
         return nye_field_fourier_batched(x1, x2, batch.burgers, batch.segment_graph, batch.cells, batch.origins,
                                          grid, float(groups[0]), kernel, num_graphs=B)
@@ -80,10 +82,11 @@ def predicted_spectra(batch: Batch, velocities: torch.Tensor, grid: int, kernel:
     return torch.cat(parts)[inverse]
 
 
-def pair_losses(batch: Batch, velocities: torch.Tensor, grid: int, kernel: str = "gaussian") -> torch.Tensor:
-    """Unnormalised Eq. 5 loss of every pair (B,): sum_grid sum_ij |alpha_pred - alpha_target|^2."""
-    pred = predicted_spectra(batch, velocities, grid, kernel)
-    return nye_loss(pred, batch.target.to(pred.dtype), grid, reduction="none")
+def pair_losses(batch: Batch, velocities: torch.Tensor) -> torch.Tensor:
+    """Unnormalised Eq. 5 loss of every pair (B,): sum over the n^3 grid and ij of |alpha_pred - alpha_target|^2
+    (from the band-limited n_s spectra, times (n / n_s)^3; see ml.dataset)."""
+    pred = predicted_spectra(batch, velocities)
+    return nye_loss(pred, batch.target.to(pred.dtype), batch.modes, reduction="none") * batch.grid_factor
 
 
 def model_velocities(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -134,6 +137,20 @@ def prepare_data(config: dict, build: bool = True, progress: bool = False) -> Da
     settings = CacheSettings(force_model=f["model"], cutoff=float(f["cutoff"]) if f["cutoff"] else None,
                              force_grid=int(f["grid"]), material=mat, grid=int(n["grid"]), sigma=float(n["sigma"]),
                              sigma_b=float(n["sigma_b"]), kernel=n["kernel"], precision=config["train"]["dtype"])
+    modes = int(n["spectral_grid"])
+    if modes <= 0:  # auto: band limit from the kernel width, the largest over the trajectories' first cells
+        from ddml_engine.io.store import SnapshotStore
+
+        modes = 4
+        for path in train_paths + val_paths:
+            with SnapshotStore(path, "r") as store:
+                if len(store) == 0:
+                    continue
+                cell = store.read(0).network.cell.matrix
+            width = settings.sigma_for(cell) if n["kernel"] == "gaussian" else 0.0
+            modes = max(modes, auto_spectral_grid(cell, width, settings.grid, float(n["mode_tolerance"]))
+                        if width > 0 else settings.grid)
+    settings = replace(settings, spectral_grid=min(modes, settings.grid))
     cache_dir = data["cache_dir"] or None
     caches = []
     for path in train_paths + val_paths:
@@ -265,7 +282,6 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 self.optimizer, T_max=self.epochs * self.steps_per_epoch,
                 eta_min=float(tr["lr"]) * float(tr["lr_min_ratio"]))
-        self.grid, self.kernel = int(config["nye"]["grid"]), config["nye"]["kernel"]
         self.epoch, self.step, self.best_loss, self.best_epoch = 0, 0, math.inf, 0
         self.history: list[dict[str, float]] = []
         self.elapsed = 0.0
@@ -343,7 +359,7 @@ class Trainer:
         total = torch.zeros(1, dtype=torch.float64, device=self.device)
         if len(shard):
             batch = self.train_set.batch(shard).to(self.device, self.dtype)
-            per = pair_losses(batch, model_velocities(self.model, batch), self.grid, self.kernel)
+            per = pair_losses(batch, model_velocities(self.model, batch))
             loss = per.sum() / (len(indices) * self.scale)
             loss.backward()
             total += per.detach().double().sum() / self.scale
@@ -367,7 +383,7 @@ class Trainer:
         mine = self._shard(np.arange(len(dataset)))
         for start in range(0, len(mine), self.batch_size):
             batch = dataset.batch(mine[start:start + self.batch_size]).to(self.device, self.dtype)
-            per = pair_losses(batch, model_velocities(self.model, batch), self.grid, self.kernel)
+            per = pair_losses(batch, model_velocities(self.model, batch))
             total += per.double().sum() / self.scale
         self._allreduce_([total])
         return float(total) / len(dataset)
@@ -450,7 +466,8 @@ class Trainer:
                 "force_model": {"name": s.force_model, "cutoff": s.cutoff, "grid": s.force_grid},
                 "training": {"method": "Nye-field matching (Bertin, Bulatov & Zhou 2024, Eq. 5)",
                              "dt_s": self.train_set.mean_dt(), "k": int(self.config["data"]["k"]),
-                             "nye_grid": s.grid, "nye_sigma_grid_spacings": s.sigma, "nye_sigma_b": s.sigma_b,
+                             "nye_grid": s.grid, "nye_spectral_grid": s.modes,
+                             "nye_sigma_grid_spacings": s.sigma, "nye_sigma_b": s.sigma_b,
                              "nye_kernel": s.kernel, "train_trajectories": self.data.train_trajectories,
                              "val_trajectories": self.data.val_trajectories, "train_pairs": len(self.train_set),
                              "val_pairs": len(self.val_set), "epochs": self.epoch, "steps": self.step,
