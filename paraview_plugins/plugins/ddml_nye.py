@@ -27,6 +27,7 @@ _ENV = _env.prepare()
 
 from paraview.util.vtkAlgorithm import VTKPythonAlgorithmBase, smdomain, smhint, smproperty, smproxy  # noqa: E402
 from vtkmodules.vtkCommonDataModel import vtkDataObject, vtkImageData, vtkPolyData, vtkStructuredGrid  # noqa: E402
+from vtkmodules.vtkCommonExecutionModel import vtkStreamingDemandDrivenPipeline  # noqa: E402
 
 from paraview_plugins.vtkconvert import grid_to_vtk, report_error, segments_from_polydata  # noqa: E402
 
@@ -121,6 +122,13 @@ class DDMLNyeTensorField(VTKPythonAlgorithmBase):
         current = info.Get(vtkDataObject.DATA_OBJECT())
         if current is None or not current.IsA(wanted.__name__):
             info.Set(vtkDataObject.DATA_OBJECT(), wanted())
+        return 1
+
+    def RequestInformation(self, request, inInfo, outInfo):
+        """Whole extent 0..n-1 (0..n with CloseCell) per axis; time steps pass through from the input."""
+        last = self._n - 1 + (1 if self._close else 0)
+        info = outInfo.GetInformationObject(0)
+        info.Set(vtkStreamingDemandDrivenPipeline.WHOLE_EXTENT(), (0, last, 0, last, 0, last), 6)
         return 1
 
     def FillOutputPortInformation(self, port, info):
