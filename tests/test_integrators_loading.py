@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from ddml_engine.dynamics.integrators import EulerIntegrator, TrapezoidIntegrator
-from ddml_engine.dynamics.loading import (UniaxialStrainRate, plastic_strain_increment, swept_area_vectors,
-                                          tensor, voigt)
+from ddml_engine.dynamics.loading import UniaxialStrainRate, plastic_strain_increment, swept_area_vectors
 from ddml_engine.network import Cell, DislocationNetwork
 
 B = np.array([1.0, 1.0, 1.0]) / np.sqrt(3.0)
@@ -13,12 +12,6 @@ B = np.array([1.0, 1.0, 1.0]) / np.sqrt(3.0)
 def square_loop(side=10.0, cell_size=100.0):
     pos = np.array([[0, 0, 0], [side, 0, 0], [side, side, 0], [0, side, 0]], float) + 40.0
     return DislocationNetwork(Cell.cubic(cell_size), pos, [[0, 1], [1, 2], [2, 3], [3, 0]], np.tile(B, (4, 1)))
-
-
-def test_voigt_round_trip():
-    s = np.arange(1.0, 7.0)
-    assert np.allclose(voigt(tensor(s)), s)
-    assert np.allclose(tensor(s), tensor(s).T)
 
 
 @pytest.mark.parametrize("integrator, order", [(EulerIntegrator(maxdt=1e-3), 1),

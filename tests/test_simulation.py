@@ -59,3 +59,98 @@ def test_glide_loop_shrinks_below_and_expands_above_its_line_tension_stress():
         areas[factor] = np.linalg.norm(loop_area_vector(sim.network))
     a0 = np.linalg.norm(loop_area_vector(loop))
     assert areas[-0.5] < a0 < areas[-2.0]
+
+
+# ----------------------------------------------------------------------------- topology in the loop
+from scipy.sparse import coo_matrix  # noqa: E402
+from scipy.sparse.csgraph import connected_components  # noqa: E402
+
+from ddml_engine.dynamics.configs import frank_read_source  # noqa: E402
+from ddml_engine.forces.model import ElasticModel  # noqa: E402
+from ddml_engine.network import JUNCTION_100, PINNED_NODE, DislocationNetwork  # noqa: E402
+
+
+def free_components(network) -> int:
+    """Number of connected components without a pinned node (emitted loops)."""
+    n = network.num_nodes
+    graph = coo_matrix((np.ones(network.num_segments), tuple(network.segments.T)), shape=(n, n))
+    count, labels = connected_components(graph, directed=False)
+    pinned = np.zeros(count, bool)
+    pinned[labels[network.constraints == PINNED_NODE]] = True
+    return int(np.sum(~pinned))
+
+
+@pytest.mark.parametrize("factor, emits", [(0.8, False), (2.0, True)])
+def test_frank_read_source_emits_a_loop_only_above_its_critical_stress(factor, emits):
+    """Edge source of length L = 60 b in W, line-tension model: the analytic estimate of the critical stress is
+    tau_FR = 2 E_bar / (b L) = 1.10 GPa (semicircle of radius L/2, E_bar = Ec (1/2 + 1/(2(1 - nu))) the mean core
+    energy per length). Below (0.8 tau_FR) the source bows to a stable shape; above (2 tau_FR) it wraps around its
+    pinning points, the arms annihilate behind them and a closed loop detaches (found between 0.8 and 1.2 tau_FR)."""
+    length = 60.0
+    t = line_direction(B, PLANE, 90.0)
+    source = frank_read_source(Cell.cubic(2000.0, centered=True), np.zeros(3), length, t, B, PLANE, 8)
+    tau_fr = 2.0 * W.Ec * (0.5 + 0.5 / (1.0 - W.nu)) / length
+    assert tau_fr == pytest.approx(1.10e9, rel=0.01)
+    sim = Simulation(source, LineTensionModel(W), GlideMobility(M=1000.0), TrapezoidIntegrator(maxdt=1e-12, rtol=0.5),
+                     StressControl(shear_stress(-factor * tau_fr, B, PLANE)),
+                     TopologySettings(maxseg=6.0, minseg=1.5, rann=1.0, min_loop_length=5.0))
+    glide = np.cross(PLANE, t)
+    emitted, heights = False, {}
+    for step in range(1000 if emits else 700):
+        sim.step()
+        heights[step] = np.abs(sim.network.cell.minimum_image(sim.network.positions) @ glide).max()
+        if step % 50 == 49 and free_components(sim.network):
+            emitted = True
+            break
+    sim.network.validate()
+    assert emitted == emits
+    if not emits:  # bowed out to a stable, bounded shape that no longer grows
+        assert heights[699] < length
+        assert abs(heights[699] - heights[399]) < 0.05 * length
+
+
+def test_edge_dipole_in_one_glide_plane_attracts_and_annihilates():
+    """Two infinite edge lines of opposite b in the same glide plane attract elastically and annihilate."""
+    t = line_direction(B, PLANE, 90.0)
+    glide = np.cross(PLANE, t)
+    one = straight_line(100.0, t, B, PLANE, 6, width=400.0, center=np.zeros(3))
+    two = straight_line(100.0, t, -B, PLANE, 6, width=400.0, center=8.0 * glide)
+    pair = DislocationNetwork.concatenate([one, two])
+    sim = Simulation(pair, ElasticModel(W), GlideMobility(M=1000.0), TrapezoidIntegrator(maxdt=1e-12, rtol=0.3),
+                     StressControl(np.zeros(6)), TopologySettings(maxseg=30.0, minseg=5.0, rann=1.0))
+    for _ in range(400):
+        sim.step()
+        if sim.network.num_segments == 0:
+            break
+    assert sim.network.num_segments == 0
+
+
+def test_crossing_bcc_lines_zip_a_100_junction():
+    """1/2[111](01-1) and 1/2[-1-11](101) lines, ends pinned, crossing at 30 deg to their planes' intersection
+    [1-1-1]: elastic forces and the BCC law zip a [001] junction along [1-1-1]; Frank's rule holds throughout."""
+    s3 = np.sqrt(3.0)
+    cell = Cell.cubic(400.0)
+    n1, n2 = np.array([0, 1, -1]) / np.sqrt(2), np.array([1, 0, 1]) / np.sqrt(2)
+    xi = np.array([1, -1, -1]) / s3
+    th = np.radians(30.0)
+    t1 = np.cos(th) * xi + np.sin(th) * np.cross(n1, xi)
+    t2 = np.cos(th) * xi - np.sin(th) * np.cross(n2, xi)
+    center = np.full(3, 200.0)
+    gap = 0.3 * np.cross(t1, t2) / np.linalg.norm(np.cross(t1, t2))
+    lines = [frank_read_source(cell, center, 120.0, t1, np.array([1, 1, 1]) / s3, n1, 24),
+             frank_read_source(cell, center + gap, 120.0, t2, np.array([1, 1, -1]) / s3, n2, 24)]
+    network = DislocationNetwork.concatenate(lines)
+    sim = Simulation(network, ElasticModel(W), BCCLinearMobility(), TrapezoidIntegrator(maxdt=1e-12, rtol=0.3),
+                     StressControl(np.zeros(6)), TopologySettings(maxseg=10.0, minseg=2.0, rann=1.0))
+    lengths = []
+    for _ in range(60):
+        sim.step()
+        sim.network.validate()
+        junction = sim.network.segment_classes() == JUNCTION_100
+        lengths.append(sim.network.segment_lengths()[junction].sum())
+    junction = np.flatnonzero(sim.network.segment_classes() == JUNCTION_100)
+    assert len(junction) >= 1
+    assert np.allclose(np.sort(np.abs(sim.network.burgers[junction]) * s3, axis=1)[:, 2], 2.0)
+    direction = sim.network.segment_vectors()[junction].sum(0)
+    assert abs(direction @ xi) / np.linalg.norm(direction) > 0.99
+    assert lengths[-1] > lengths[len(lengths) // 4] > 0.0  # the junction zips: its length grows

@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "seed": 1, "file": ""},
     "forces": {"model": "fft", "cutoff": 150.0, "grid": 64},
     "mobility": {"law": "bcc", "Me": 2600.0, "Ms": 20.0, "Mclimb": 1e-4, "model": ""},
-    "integrator": {"type": "trapezoid", "maxdt": 5e-13, "rtol": 0.3},
+    "integrator": {"type": "trapezoid", "maxdt": 1e-10, "initial_dt": 5e-13, "rtol": 0.3, "substeps": 10},
     "topology": {"maxseg": 15.0, "minseg": 3.0, "rann": 0.6, "split_multinodes": True, "min_loop_length": 6.0},
     "loading": {"type": "strain_rate", "rate": -2e8, "direction": [0.0, 0.0, 1.0], "stress_MPa": [0.0] * 6},
     "run": {"max_strain": 0.1, "max_steps": 0, "max_time": 0.0, "output_interval": 0.25e-12,
@@ -36,7 +36,8 @@ Configuration file (TOML). Every key is optional; defaults in brackets.
                 (pairs within cutoff [150.0] b), "fft" (FFT long range on a grid^3 mesh [64] + exact short range)
   [mobility]    law ["bcc"]: "bcc" (linear BCC drag law; Me [2600], Ms [20], Mclimb [1e-4] in 1/(Pa s)),
                 "gnn" (model = path of a trained ddml model file)
-  [integrator]  type ["trapezoid"] or "euler"; maxdt [5e-13] s; rtol [0.3] b
+  [integrator]  type ["trapezoid"] or "euler"; maxdt [1e-10] s (largest sub-step); initial_dt [5e-13] s;
+                rtol [0.3] b; substeps [10]: sub-steps per DDD step between topology operations (ExaDiS multi)
   [topology]    maxseg [15] b; minseg [3] b; rann [0.6] b (collision distance); split_multinodes [true];
                 min_loop_length [6] b (smaller closed loops are removed)
   [loading]     type ["strain_rate"]: rate [-2e8] 1/s (negative = compression), direction [[0,0,1]];
@@ -110,7 +111,7 @@ def build_mobility(config: dict, material):
 
 def build_simulation(config: dict, store=None, network=None):
     """Simulation object from a configuration dict (network from `initial` unless given)."""
-    from ddml_engine.dynamics.integrators import EulerIntegrator, TrapezoidIntegrator
+    from ddml_engine.dynamics.integrators import EulerIntegrator, MultiStepIntegrator, TrapezoidIntegrator
     from ddml_engine.dynamics.loading import StressControl, UniaxialStrainRate
     from ddml_engine.dynamics.simulation import Simulation, TopologySettings
     from ddml_engine.forces.model import make_force_model
@@ -123,11 +124,14 @@ def build_simulation(config: dict, store=None, network=None):
     forces = make_force_model(f["model"], mat, cutoff=f.get("cutoff"), grid=int(f.get("grid", 64)))
     integ = config["integrator"]
     if integ["type"] == "trapezoid":
-        integrator = TrapezoidIntegrator(maxdt=float(integ["maxdt"]), rtol=float(integ["rtol"]))
+        integrator = TrapezoidIntegrator(maxdt=float(integ["maxdt"]), rtol=float(integ["rtol"]),
+                                         dt=float(integ["initial_dt"]))
     elif integ["type"] == "euler":
-        integrator = EulerIntegrator(maxdt=float(integ["maxdt"]))
+        integrator = EulerIntegrator(maxdt=float(integ["initial_dt"]))
     else:
         raise ValueError(f"integrator.type must be 'trapezoid' or 'euler', got '{integ['type']}'")
+    if int(integ["substeps"]) > 1:
+        integrator = MultiStepIntegrator(integrator, substeps=int(integ["substeps"]))
     load = config["loading"]
     if load["type"] == "strain_rate":
         loading = UniaxialStrainRate(rate=float(load["rate"]), youngs_modulus=mat.youngs_modulus,

@@ -82,3 +82,28 @@ class TrapezoidIntegrator:
             if dt < self.min_dt:
                 raise RuntimeError(f"trapezoid integrator: time step fell below {self.min_dt:g} s "
                                    f"(error {error:.3g} b > rtol {self.rtol:g} b); velocities may be diverging")
+
+
+@dataclass
+class MultiStepIntegrator:
+    """`substeps` steps of a base integrator in a row between topology operations (ExaDiS `IntegratorMulti`),
+    stopping early once their total reaches `maxdt`. The result spans all sub-steps."""
+
+    base: Integrator
+    substeps: int = 10
+    maxdt: float = float("inf")
+
+    def step(self, network: DislocationNetwork, velocity_fn: VelocityFn,
+             dt_limit: float | None = None) -> StepResult:
+        total, evaluations, current, result = 0.0, 0, network, None
+        for _ in range(self.substeps):
+            remaining = None if dt_limit is None else dt_limit - total
+            if remaining is not None and remaining <= 0.0:
+                break
+            result = self.base.step(current, velocity_fn, remaining)
+            current, total, evaluations = result.network, total + result.dt, evaluations + result.evaluations
+            if total >= self.maxdt:
+                break
+        if result is None:  # dt_limit was already reached
+            return StepResult(network, 0.0, np.zeros_like(network.positions), 0)
+        return StepResult(current, total, result.velocities, evaluations)

@@ -14,19 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ddml_engine.forces.local import tensor_to_voigt
 from ddml_engine.network import DislocationNetwork
-
-
-def voigt(tensor: np.ndarray) -> np.ndarray:
-    """Symmetric 3x3 -> Voigt 6-vector [xx, yy, zz, yz, xz, xy]."""
-    t = np.asarray(tensor, float)
-    return np.array([t[0, 0], t[1, 1], t[2, 2], t[1, 2], t[0, 2], t[0, 1]])
-
-
-def tensor(voigt6: np.ndarray) -> np.ndarray:
-    """Voigt 6-vector -> symmetric 3x3."""
-    s = np.asarray(voigt6, float)
-    return np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
 
 
 def swept_area_vectors(old: DislocationNetwork, new: DislocationNetwork) -> np.ndarray:
@@ -93,7 +82,7 @@ class UniaxialStrainRate:
         return np.outer(self.direction, self.direction)
 
     def stress(self) -> np.ndarray:
-        return voigt(self.axial_stress * self.projector)
+        return tensor_to_voigt(self.axial_stress * self.projector)
 
     def advance(self, dt: float, d_eps_plastic: np.ndarray) -> None:
         d_axial_plastic = float(np.sum(d_eps_plastic * self.projector))

@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from ddml_engine.dynamics.integrators import Integrator
-from ddml_engine.dynamics.loading import Loading, plastic_strain_increment, tensor
+from ddml_engine.dynamics.loading import Loading, plastic_strain_increment
+from ddml_engine.forces.local import voigt_to_tensor
 from ddml_engine.forces.model import ForceModel
 from ddml_engine.mobility.base import Mobility
 from ddml_engine.network import DislocationNetwork
@@ -116,6 +117,9 @@ class Simulation:
                 self.write_snapshot()
                 self.next_output = self.time + self.output_interval
         dt_limit = None if self.next_output is None else max(self.next_output - self.time, 0.0)
+        pre_compute = getattr(self.force_model, "pre_compute", None)
+        if pre_compute is not None:  # e.g. the FFT long-range stress, frozen for this step's sub-steps
+            pre_compute(self.network)
         result = self.integrator.step(self.network, self.velocities, dt_limit=dt_limit)
         d_eps = plastic_strain_increment(self.network, result.network)
         self.plastic_strain_tensor += d_eps
@@ -179,7 +183,7 @@ class Simulation:
 
         strain = np.array([r.strain for r in self.history])
         projector = np.outer(*(2 * [getattr(self.loading, "direction", np.array([0, 0, 1.0]))]))
-        axial = np.array([np.sum(tensor(r.stress) * projector) for r in self.history]) / 1e6
+        axial = np.array([np.sum(voigt_to_tensor(r.stress) * projector) for r in self.history]) / 1e6
         density = np.array([r.density for r in self.history])
         if burgers_m:
             density = density / burgers_m**2

@@ -13,6 +13,7 @@ Network functions (periodic cell, nearest-image convention):
     self_forces(network, mu, nu, a)                          -> (N, 3)
     stress_at_points(network, points, mu, nu, a)             -> (P, 3, 3)
     interaction_pairs(network, cutoff)                       -> (P, 2) segment pairs of the cutoff model
+    listed_pair_forces(network, pairs, mu, nu, a)            -> (N, 3) from given pairs only
 
 Periodic images: every segment is taken unwrapped (`DislocationNetwork.segment_endpoints`), and the partner
 segment of a pair (or a segment seen from a field point) is shifted by the cell vectors that bring its midpoint
@@ -24,12 +25,13 @@ import numba
 import numpy as np
 
 from ddml_engine.network import DislocationNetwork
+from ddml_engine.parallel import threads_for
 
 from . import _elastic_kernels as _k
 from .neighbors import segment_pairs_within
 
 __all__ = ["segment_pair_forces", "segment_stress", "self_force", "interaction_forces", "self_forces",
-           "stress_at_points", "interaction_pairs"]
+           "stress_at_points", "interaction_pairs", "listed_pair_forces"]
 
 
 def _vec3(name: str, x: np.ndarray, k: int | None = None) -> np.ndarray:
@@ -169,8 +171,21 @@ def interaction_forces(network: DislocationNetwork, mu: float, nu: float, a: flo
         return _k.all_pair_node_forces(p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu,
                                        float(cutoff) ** 2, _nchunks())
     pairs = segment_pairs_within(mid, network.cell, float(cutoff))
-    return _k.listed_pair_node_forces(pairs, p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu,
-                                      _nchunks())
+    with threads_for(len(pairs)):
+        return _k.listed_pair_node_forces(pairs, p1, p2, mid, burgers, seg, n, h, hinv, periodic, a, mu, nu,
+                                          _nchunks())
+
+
+def listed_pair_forces(network: DislocationNetwork, pairs: np.ndarray, mu: float, nu: float, a: float) -> np.ndarray:
+    """Nodal forces (N, 3) from the non-singular interaction of the listed segment pairs (P, 2) only."""
+    mu, nu, a = _check_material(mu, nu, a)
+    n = network.num_nodes
+    if len(pairs) == 0:
+        return np.zeros((n, 3))
+    p1, p2, mid, burgers, seg, h, hinv, periodic = _network_arrays(network)
+    with threads_for(len(pairs)):
+        return _k.listed_pair_node_forces(np.ascontiguousarray(pairs, dtype=np.int64), p1, p2, mid, burgers, seg,
+                                          n, h, hinv, periodic, a, mu, nu, _nchunks())
 
 
 def self_forces(network: DislocationNetwork, mu: float, nu: float, a: float) -> np.ndarray:

@@ -85,6 +85,10 @@ class FFTModel(_Composite):
         m = self.material
         self.long_range = FFTLongRange(m.mu, m.nu, m.core_radius, grid=self.grid)
 
+    def pre_compute(self, network: DislocationNetwork) -> None:
+        """Freeze the long-range grid stress for the evaluations of one DDD step (see FFTLongRange)."""
+        self.long_range.precompute(network)
+
     def components(self, network: DislocationNetwork, stress: np.ndarray) -> dict[str, np.ndarray]:
         m = self.material
         return {"applied": applied_forces(network, stress),

@@ -11,6 +11,7 @@ import numba as nb
 import numpy as np
 
 from ddml_engine.network import Cell
+from ddml_engine.parallel import threads_for
 
 from ._elastic_kernels import _image_shift
 
@@ -109,9 +110,10 @@ def segment_pairs_within(midpoints: np.ndarray, cell: Cell, cutoff: float) -> np
     counts = np.zeros(m, dtype=np.int64)
     dummy = np.zeros((0, 2), dtype=np.int64)
     args = (mid, order, start, coords, nbins, wrap, h, hinv, periodic, float(cutoff) ** 2)
-    _pairs_kernel(*args, False, counts, dummy)
-    offsets = np.zeros(m, dtype=np.int64)
-    np.cumsum(counts[:-1], out=offsets[1:])
-    pairs = np.empty((int(counts.sum()), 2), dtype=np.int64)
-    _pairs_kernel(*args, True, offsets, pairs)
+    with threads_for(m):
+        _pairs_kernel(*args, False, counts, dummy)
+        offsets = np.zeros(m, dtype=np.int64)
+        np.cumsum(counts[:-1], out=offsets[1:])
+        pairs = np.empty((int(counts.sum()), 2), dtype=np.int64)
+        _pairs_kernel(*args, True, offsets, pairs)
     return pairs
