@@ -74,7 +74,7 @@ def bench(folder: Path, loops: int, maxseg: float, args) -> None:
 
     def nye_only():
         v = v0.clone().requires_grad_(True)
-        pair_losses(batch, v, args.grid).sum().backward()
+        pair_losses(batch, v).sum().backward()
 
     def gnn_only():
         trainer.model.zero_grad()
@@ -86,7 +86,8 @@ def bench(folder: Path, loops: int, maxseg: float, args) -> None:
     t_nye = timed(nye_only, args.steps)
     t_gnn = timed(gnn_only, args.steps)
     t_col = timed(collate_only, args.steps)
-    print(f"nodes/graph ~{int(np.mean(nodes))}, segments/batch {segs}, grid {args.grid}^3, batch {args.batch}, "
+    print(f"nodes/graph ~{int(np.mean(nodes))}, segments/batch {segs}, grid {args.grid}^3 (modes of {batch.modes}^3), "
+          f"batch {args.batch}, "
           f"{args.dtype}, threads {torch.get_num_threads()}; cache build {build:.2f} s for {2 * frames} frames")
     print(f"  step {t_step * 1e3:8.1f} ms  -> {args.batch / t_step:6.2f} pairs/s")
     print(f"  nye fwd+bwd {t_nye * 1e3:8.1f} ms ({100 * t_nye / t_step:4.1f} % of a step)   "

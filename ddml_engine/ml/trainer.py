@@ -212,6 +212,21 @@ def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
     _atomic_write_bytes(path, text.getvalue().encode())
 
 
+def _json_clean(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats -> None, numpy scalars -> Python, other objects -> str."""
+    if isinstance(value, dict):
+        return {str(k): _json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_clean(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return str(value)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -227,6 +242,8 @@ class Trainer:
         tr = config["train"]
         if int(tr["threads"]) > 0:
             torch.set_num_threads(int(tr["threads"]))
+        elif world_size > 1:  # data-parallel processes on one machine: share the cores
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
         if tr["deterministic"]:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -442,7 +459,7 @@ class Trainer:
             model_path = str(self.export())
         result = self.result(model_path)
         if main:
-            _atomic_write_bytes(self.out / "summary.json", json.dumps(asdict(result), indent=1, default=float).encode())
+            _atomic_write_bytes(self.out / "summary.json", json.dumps(asdict(result), indent=1).encode())
         return result
 
     def result(self, model_path: str | None) -> TrainResult:
@@ -476,8 +493,7 @@ class Trainer:
                              "val_static_loss": self.val_static,
                              "loss_normalization": self.config["train"]["loss_normalization"],
                              "loss_scale": self.scale, "world_size": self.world_size, "config": self.config}}
-        return export_model(model, self.out / self.config["output"]["model_name"], json.loads(
-            json.dumps(meta, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else str(v))))
+        return export_model(model, self.out / self.config["output"]["model_name"], _json_clean(meta))
 
 
 # --------------------------------------------------------------------------------------------- entry points
