@@ -1,7 +1,7 @@
 """Starting configurations for MD: a periodic BCC crystal seeded with vacancy-type 1/2<111> prismatic loops.
 
 Each loop is a regular hexagon in the plane normal to its Burgers vector b = a/2 [s1 s2 s3], with vertices along
-the three <110> directions of that plane, so its six sides run along <112> and each side lies in one of the three
+the three <112> directions of that plane; its six sides then run along <112> too and each lies in one of the three
 {110} planes that contain b (the prismatic glide cylinder of a 1/2<111>{110} loop). The loop is made by
 removing the slab of atoms it encloses (a disk one Burgers vector thick, i.e. three (222) planes) and closing the
 cut with the Volterra displacement (`ddml_engine.md.synthetic.insert_loops`); the MD minimisation then relaxes the
@@ -32,8 +32,8 @@ class LoopSpec:
 
 
 def hexagonal_prismatic_loop(a0: float, centre: np.ndarray, direction: np.ndarray, radius: float) -> PolygonLoop:
-    """Vacancy-type loop, b = a0/2 * direction, hexagon in the plane normal to b with vertices along <110>
-    (sides along <112>, each in a {110} plane containing b). The centre is moved along b to the middle between
+    """Vacancy-type loop, b = a0/2 * direction, hexagon in the plane normal to b with vertices and sides along
+    <112> (each side in a {110} plane containing b). The centre is moved along b to the middle between
     two (222) atomic planes of that family, so that no atom sits on the cut."""
     s = np.asarray(direction, float)
     if s.shape != (3,) or not np.allclose(np.abs(s), 1.0):
@@ -42,8 +42,9 @@ def hexagonal_prismatic_loop(a0: float, centre: np.ndarray, direction: np.ndarra
     c = np.asarray(centre, float)
     # lattice sites have s.x = k a0/2; put s.c = (k + 1/2) a0/2
     c = c + ((0.25 * a0 - (s @ c) % (0.5 * a0)) / np.sqrt(3.0)) * n
-    # <110> directions perpendicular to s: s_i e_i - s_j e_j
-    e1 = np.array([s[0], -s[1], 0.0]) / np.sqrt(2.0)
+    # a regular hexagon's sides are parallel to its vertex directions rotated by 120 degrees: vertices along
+    # the <112> directions perpendicular to s give sides along <112> too (and the <110> directions bisect them)
+    e1 = np.array([s[0], s[1], -2.0 * s[2]]) / np.sqrt(6.0)
     e2 = np.cross(n, e1)
     angles = np.arange(6) * np.pi / 3.0
     vertices = c + radius * (np.cos(angles)[:, None] * e1 + np.sin(angles)[:, None] * e2)
@@ -57,7 +58,7 @@ def random_loop_specs(cell_lengths: np.ndarray, count: int, radius: float, seed:
     rng = np.random.default_rng(seed)
     lengths = np.asarray(cell_lengths, float)
     min_dist = 2.0 * radius + clearance
-    if 2.0 * radius + clearance > lengths.min():
+    if count > 0 and 2.0 * radius + clearance > lengths.min():
         raise ValueError(f"loop diameter {2 * radius:.1f} Å + clearance does not fit the box {lengths.tolist()} Å")
     specs: list[LoopSpec] = []
     tries = 0
