@@ -126,8 +126,10 @@ def test_edge_dipole_in_one_glide_plane_attracts_and_annihilates():
 
 
 def test_crossing_bcc_lines_zip_a_100_junction():
-    """1/2[111](01-1) and 1/2[-1-11](101) lines, ends pinned, crossing at 30 deg to their planes' intersection
-    [1-1-1]: elastic forces and the BCC law zip a [001] junction along [1-1-1]; Frank's rule holds throughout."""
+    """b1 = 1/2[111] on (01-1) and b2 = 1/2[11-1] on (101), ends pinned, crossing at 30 deg to their planes'
+    intersection [1-1-1], with line senses such that b1.b2 < 0 along the crossing (attractive; the same lines
+    with parallel senses repel): elastic forces and the BCC law zip a [001] = b1 - b2 junction along [1-1-1].
+    Frank's rule holds throughout."""
     s3 = np.sqrt(3.0)
     cell = Cell.cubic(400.0)
     n1, n2 = np.array([0, 1, -1]) / np.sqrt(2), np.array([1, 0, 1]) / np.sqrt(2)
@@ -138,7 +140,7 @@ def test_crossing_bcc_lines_zip_a_100_junction():
     center = np.full(3, 200.0)
     gap = 0.3 * np.cross(t1, t2) / np.linalg.norm(np.cross(t1, t2))
     lines = [frank_read_source(cell, center, 120.0, t1, np.array([1, 1, 1]) / s3, n1, 24),
-             frank_read_source(cell, center + gap, 120.0, t2, np.array([1, 1, -1]) / s3, n2, 24)]
+             frank_read_source(cell, center + gap, 120.0, -t2, np.array([1, 1, -1]) / s3, n2, 24)]
     network = DislocationNetwork.concatenate(lines)
     sim = Simulation(network, ElasticModel(W), BCCLinearMobility(), TrapezoidIntegrator(maxdt=1e-12, rtol=0.3),
                      StressControl(np.zeros(6)), TopologySettings(maxseg=10.0, minseg=2.0, rann=1.0))
