@@ -134,6 +134,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from ddml_engine.ml.train_config import HELP
+    from ddml_engine.ml.trainer import train
+
+    if args.print_config:
+        print(HELP)
+        return 0
+    try:
+        result = train(args.config, args.set, world_size=args.world_size)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        raise SystemExit(f"ddml train: {error}")
+    print(f"best validation loss {result.best_loss:.4g} at epoch {result.best_epoch} "
+          f"(V = 0 baseline {result.val_static_loss:.4g}); model: {result.model_path}; metrics: {result.metrics_path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -190,6 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
     simulate.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
     simulate.set_defaults(func=cmd_simulate)
+
+    from ddml_engine.ml.train_config import HELP as TRAIN_HELP
+
+    train = sub.add_parser(
+        "train", help="train the GNN mobility by Nye-field matching (paper Eq. 5)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train the GNN mobility on snapshot pairs (G^t, G^t+dt) of HDF5 trajectories by matching Nye "
+                    "tensor fields. Writes to output.dir: last.pt / best.pt checkpoints (resume with "
+                    "--set output.resume=true), metrics.csv, summary.json and the deployable model.pt "
+                    "(TorchScript).\n\n" + TRAIN_HELP,
+        epilog="Examples:\n  ddml train train.toml\n  ddml train --set data.trajectories='[\"runs/a/trajectory.h5\"]'\n"
+               "  torchrun --nproc_per_node=2 -m ddml_engine.ml.trainer train.toml   # data parallel")
+    train.add_argument("config", nargs="?", help="TOML configuration (data.trajectories is required)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override one configuration value (TOML syntax), repeatable")
+    train.add_argument("--world-size", type=int, help="processes for data-parallel training (default from config)")
+    train.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
+    train.set_defaults(func=cmd_train)
     return parser
 
 
