@@ -18,7 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "cell": {"size": 300.0},  # cube side (b)
     "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "seed": 1, "file": ""},
     "forces": {"model": "fft", "cutoff": 150.0, "grid": 64},
-    "mobility": {"law": "bcc", "Me": 2600.0, "Ms": 20.0, "Mclimb": 1e-4, "model": ""},
+    "mobility": {"law": "bcc", "Me": 2600.0, "Ms": 20.0, "Mclimb": 1e-4, "vmax": 3400.0, "model": ""},
     "integrator": {"type": "trapezoid", "maxdt": 1e-10, "initial_dt": 5e-13, "rtol": 0.3, "substeps": 10},
     "topology": {"maxseg": 15.0, "minseg": 3.0, "rann": 0.6, "split_multinodes": True, "min_loop_length": 6.0},
     "loading": {"type": "strain_rate", "rate": -2e8, "direction": [0.0, 0.0, 1.0], "stress_MPa": [0.0] * 6},
@@ -34,7 +34,8 @@ Configuration file (TOML). Every key is optional; defaults in brackets.
                 file: a ParaDiS .data / OVITO .ca network (type = "file"; its cell replaces [cell])
   [forces]      model ["fft"]: "line-tension" (applied + core), "elastic" (all segment pairs), "elastic-cutoff"
                 (pairs within cutoff [150.0] b), "fft" (FFT long range on a grid^3 mesh [64] + exact short range)
-  [mobility]    law ["bcc"]: "bcc" (linear BCC drag law; Me [2600], Ms [20], Mclimb [1e-4] in 1/(Pa s)),
+  [mobility]    law ["bcc"]: "bcc" (linear BCC drag law; Me [2600], Ms [20], Mclimb [1e-4] in 1/(Pa s);
+                vmax [3400] m/s speed cap as in the ExaDiS BCC example, 0 = none),
                 "gnn" (model = path of a trained ddml model file)
   [integrator]  type ["trapezoid"] or "euler"; maxdt [1e-10] s (largest sub-step); initial_dt [5e-13] s;
                 rtol [0.3] b; substeps [10]: sub-steps per DDD step between topology operations (ExaDiS multi)
@@ -101,7 +102,9 @@ def build_mobility(config: dict, material):
     if mob["law"] == "bcc":
         from ddml_engine.mobility.bcc import BCCLinearMobility
 
-        return BCCLinearMobility(Me=float(mob["Me"]), Ms=float(mob["Ms"]), Mclimb=float(mob["Mclimb"]))
+        vmax = float(mob["vmax"]) or None
+        return BCCLinearMobility(Me=float(mob["Me"]), Ms=float(mob["Ms"]), Mclimb=float(mob["Mclimb"]), vmax=vmax,
+                                 burgers_m=material.burgers_m if vmax else None)
     if mob["law"] == "gnn":
         from ddml_engine.mobility.gnn import GNNMobility
 
