@@ -129,6 +129,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         config["run"]["output_dir"] = args.output_dir
     if args.no_progress:
         config["run"]["progress"] = False
+    if args.runs:
+        from ddml_engine.dynamics.runner import generate_training_set
+
+        summaries = generate_training_set(config, runs=args.runs, first_seed=int(config["initial"]["seed"]))
+        print(json.dumps(summaries, indent=2))
+        return 0
     summary = run_simulation(config, restart=args.restart, restart_frame=args.frame)
     print(json.dumps(summary, indent=2))
     return 0
@@ -196,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "step), stress_strain.png and config.json.\n\n" + SIMULATE_HELP,
         epilog="Examples:\n  ddml simulate                      # defaults: 12 loops, W, [001] compression 2e8/s\n"
                "  ddml simulate run.toml --set run.max_strain=0.01 --set loading.rate=2e8\n"
-               "  ddml simulate run.toml --restart runs/simulation/trajectory.h5   # continue from the last frame")
+               "  ddml simulate run.toml --restart runs/simulation/trajectory.h5   # continue from the last frame\n"
+               "  ddml simulate --runs 5 --output-dir runs/sec22   # the section 2.2 training set (hours; resumable)")
     simulate.add_argument("config", nargs="?", help="TOML configuration file (optional: all keys have defaults)")
     simulate.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                           help="override one configuration value (TOML syntax), repeatable")
@@ -204,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--restart", metavar="TRAJECTORY.h5",
                           help="continue from a saved frame of this trajectory (time, network, loading state)")
     simulate.add_argument("--frame", type=int, default=-1, help="frame of --restart to start from (default last)")
+    simulate.add_argument("--runs", type=int, default=0,
+                          help="run this many seeded copies (seeds initial.seed, +1, ...) into output_dir/run_<seed>/; "
+                               "resumable (the paper's section 2.2 training set: --runs 5 with the defaults)")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
     simulate.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
     simulate.set_defaults(func=cmd_simulate)

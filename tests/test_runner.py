@@ -79,3 +79,23 @@ def test_configuration_errors_name_the_key(tmp_path):
     assert main(["simulate", "--set", "run.max_steps=2", "--set", "forces.model=\"line-tension\"",
                  "--output-dir", str(summary_path), "--no-progress"]) == 0
     assert json.loads((summary_path / "summary.json").read_text())["steps"] == 2
+
+
+def test_training_set_generation_skips_finished_and_resumes_interrupted_runs(tmp_path):
+    from ddml_engine.dynamics.runner import generate_training_set
+
+    config = load_config(None, ['forces.model="line-tension"', "run.max_steps=4", "run.output_interval=2e-13",
+                                "run.progress=false"])
+    config["run"]["output_dir"] = str(tmp_path)
+    generate_training_set(config, runs=2, first_seed=3)
+    assert {p.name for p in tmp_path.iterdir()} == {"run_3", "run_4"}
+    with SnapshotStore(tmp_path / "run_4" / "trajectory.h5") as store:
+        frames_before, last_time = len(store), store.times[-1]
+    (tmp_path / "run_4" / "summary.json").unlink()  # as if run 4 had been interrupted
+    mtime_3 = (tmp_path / "run_3" / "summary.json").stat().st_mtime
+    config["run"]["max_steps"] = 8
+    generate_training_set(config, runs=2, first_seed=3)
+    assert (tmp_path / "run_3" / "summary.json").stat().st_mtime == mtime_3  # finished run untouched
+    with SnapshotStore(tmp_path / "run_4" / "trajectory.h5") as store:
+        assert len(store) > frames_before and store.times[frames_before - 1] == last_time
+        assert np.all(np.diff(store.times) > 0)
