@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from ddml_engine.mobility.base import check_forces
 from ddml_engine.network import GLISSILE_111, PINNED_NODE, DislocationNetwork
 
 NODE_FEATURES = 5
@@ -89,18 +90,6 @@ def features_from_tensors(positions: torch.Tensor, segments: torch.Tensor, burge
 def segment_flags(network: DislocationNetwork) -> np.ndarray:
     """e_ij per segment: 0 for glissile 1/2<111>, 1 for <100> junctions and any other Burgers vector."""
     return (network.segment_classes() != GLISSILE_111).astype(np.float64)
-
-
-def check_forces(network: DislocationNetwork, forces: np.ndarray) -> np.ndarray:
-    """Forces as an (N, 3) float64 array; clear errors for a wrong shape or non-finite rows."""
-    f = np.asarray(forces, dtype=np.float64)
-    if f.shape != (network.num_nodes, 3):
-        raise ValueError(f"forces have shape {f.shape}, expected ({network.num_nodes}, 3) for the network's nodes")
-    bad = np.flatnonzero(~np.isfinite(f).all(axis=1))
-    if len(bad):
-        raise ValueError(f"non-finite forces at nodes {', '.join(str(int(k)) for k in bad[:8])}"
-                         + (f" ... ({len(bad)} in all)" if len(bad) > 8 else ""))
-    return f
 
 
 def raw_inputs(network: DislocationNetwork, forces: np.ndarray) -> dict[str, np.ndarray]:

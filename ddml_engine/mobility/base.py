@@ -62,14 +62,14 @@ def node_sum(nodes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def check_forces(network: DislocationNetwork, forces: np.ndarray) -> np.ndarray:
-    """Forces as a float64 (N, 3) array; raises ValueError naming the first non-finite node."""
+    """Forces as a float64 (N, 3) array; raises ValueError naming the nodes with non-finite forces."""
     f = np.asarray(forces, dtype=np.float64)
     if f.shape != (network.num_nodes, 3):
         raise ValueError(f"forces must have shape ({network.num_nodes}, 3), got {f.shape}")
     bad = np.flatnonzero(~np.isfinite(f).all(axis=1))
     if len(bad):
-        k = int(bad[0])
-        raise ValueError(f"non-finite force at node {k} (tag {int(network.tags[k])}) and {len(bad) - 1} more")
+        shown = ", ".join(f"{int(k)} (tag {int(network.tags[k])})" for k in bad[:8])
+        raise ValueError(f"non-finite forces at nodes {shown}" + (f" ... ({len(bad)} in all)" if len(bad) > 8 else ""))
     return f
 
 
