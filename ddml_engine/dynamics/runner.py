@@ -74,7 +74,7 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
     sim.plot(out / "stress_strain.png", burgers_m=mat.burgers_m)
     last = sim.history[-1]
     summary = {"output_dir": str(out), "steps": sim.step_count, "time_s": sim.time, "strain": last.strain,
-               "plastic_strain": last.plastic_strain, "stress_Pa": last.stress.tolist(),
+               "plastic_strain": last.plastic_strain, "stress_Pa": (last.stress + 0.0).tolist(),
                "density_per_m2": last.density / mat.burgers_m**2, "nodes": last.nodes, "segments": last.segments,
                "wall_s": wall, "seconds_per_step": wall / max(1, len(sim.history) - 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
