@@ -10,7 +10,7 @@ Per dump file (one frame each, `dumps/dump.<step>.lammpstrj[.gz]` of a run from 
      dangling line ends (DXA lines that end at a defect-mesh hole; pinned by read_ca) and Burgers vectors that
      are neither 1/2<111> nor <100> are counted and recorded with the frame (kept, or skipped with
      `dangling="skip"`);
-  4. remesh to the DDD discretisation (segments between `minseg` and `maxseg`, about 10 b on average;
+  4. remesh to the DDD discretisation (segments between `minseg` and `maxseg`, 8-9 b on average here;
      ddml_engine.dynamics.topology.remesh), re-validated;
   5. F^DDD with the frame's MD stress (Voigt, Pa, tension positive) from the run's stress log;
   6. stored: network, time (s, since the start of loading), MD stress, and extras step, strain, forces (N, 3)
@@ -33,9 +33,10 @@ from ddml_engine.materials import ANGSTROM, Material, material as material_prese
 from ddml_engine.network import GLISSILE_111, JUNCTION_100, OTHER_BURGERS, PINNED_NODE, DislocationNetwork, \
     NetworkError
 
-#: DDD discretisation of the paper (about 10 b segments): refine above MAXSEG, coarsen below MINSEG.
-MAXSEG = 15.0
-MINSEG = 5.0
+#: DDD discretisation of the paper (about 10 b segments): refine above MAXSEG, coarsen below MINSEG. On the MD
+#: networks of benchmarks/md_experiment.py this gives a mean of 8.6 b (small loops cannot have fewer than 3 nodes).
+MAXSEG = 20.0
+MINSEG = 7.0
 
 
 class DXAError(RuntimeError):
