@@ -182,7 +182,8 @@ class Simulation:
         import matplotlib.pyplot as plt
 
         strain = np.array([r.strain for r in self.history])
-        projector = np.outer(*(2 * [getattr(self.loading, "direction", np.array([0, 0, 1.0]))]))
+        direction = np.asarray(getattr(self.loading, "direction", [0.0, 0.0, 1.0]), float)
+        projector = np.outer(direction, direction)
         axial = np.array([np.sum(voigt_to_tensor(r.stress) * projector) for r in self.history]) / 1e6
         density = np.array([r.density for r in self.history])
         if burgers_m:
