@@ -18,7 +18,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ddml_engine.io.vtk import vtp_geometry
 from ddml_engine.network import DislocationNetwork
 
 
@@ -31,6 +30,22 @@ class PolyDataArrays:
     point_data: dict[str, np.ndarray] = field(default_factory=dict)
     cell_data: dict[str, np.ndarray] = field(default_factory=dict)
     field_data: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def vtp_geometry(network: DislocationNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(points (P, 3), point_node (P,), lines (M, 2) point indices, crosses (M,) bool) as written to .vtp."""
+    wrapped = network.cell.wrap(network.positions)
+    seg = network.segments
+    r1 = wrapped[seg[:, 0]]
+    unwrapped_end = r1 + network.cell.minimum_image(wrapped[seg[:, 1]] - r1)
+    crosses = np.linalg.norm(unwrapped_end - wrapped[seg[:, 1]], axis=1) > 1e-9 * max(1.0, network.cell.lengths.max())
+    extra = np.flatnonzero(crosses)
+    n = network.num_nodes
+    points = np.concatenate([wrapped, unwrapped_end[extra]])
+    point_node = np.concatenate([np.arange(n), seg[extra, 1]])
+    lines = seg.copy()
+    lines[extra, 1] = n + np.arange(len(extra))
+    return points, point_node, lines, crosses
 
 
 def _rows(name: str, values: Any, rows: int, what: str) -> np.ndarray:

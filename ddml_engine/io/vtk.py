@@ -21,6 +21,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from ddml_engine.io._atomic import write_text_atomic
+from ddml_engine.io.polydata import network_polydata
 from ddml_engine.network import DislocationNetwork
 
 _VTK_TYPES = {
@@ -55,53 +56,19 @@ def _data_array(name: str, arr: np.ndarray, encoding: str) -> str:
     return f"{head}\n{body}\n</DataArray>"
 
 
-def vtp_geometry(network: DislocationNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(points (P, 3), point_node (P,), lines (M, 2) point indices, crosses (M,) bool) as written to .vtp."""
-    wrapped = network.cell.wrap(network.positions)
-    seg = network.segments
-    r1 = wrapped[seg[:, 0]]
-    unwrapped_end = r1 + network.cell.minimum_image(wrapped[seg[:, 1]] - r1)
-    crosses = np.linalg.norm(unwrapped_end - wrapped[seg[:, 1]], axis=1) > 1e-9 * max(1.0, network.cell.lengths.max())
-    extra = np.flatnonzero(crosses)
-    n = network.num_nodes
-    points = np.concatenate([wrapped, unwrapped_end[extra]])
-    point_node = np.concatenate([np.arange(n), seg[extra, 1]])
-    lines = seg.copy()
-    lines[extra, 1] = n + np.arange(len(extra))
-    return points, point_node, lines, crosses
-
-
 def format_vtp(network: DislocationNetwork, node_data: dict[str, np.ndarray] | None = None,
                segment_data: dict[str, np.ndarray] | None = None, encoding: str = "binary") -> str:
     """Text of the .vtp file (see the module docstring)."""
     if encoding not in ("binary", "ascii"):
         raise ValueError(f"encoding must be 'binary' or 'ascii', got '{encoding}'")
-    n, m = network.num_nodes, network.num_segments
-    points, point_node, lines, crosses = vtp_geometry(network)
-    point_arrays = {
-        "node_index": point_node.astype(np.int64),
-        "tag": network.tags[point_node],
-        "constraint": network.constraints[point_node].astype(np.int32),
-        "physical_node": network.physical_nodes()[point_node].astype(np.uint8),
-    }
-    for name, values in (node_data or {}).items():
-        point_arrays[name] = _as_vtk_array(name, values, n, "node_data")[point_node]
-    cell_arrays = {
-        "burgers": network.burgers,
-        "burgers_magnitude": np.linalg.norm(network.burgers, axis=1),
-        "plane": network.planes,
-        "segment_class": network.segment_classes().astype(np.int32),
-        "length": network.segment_lengths(),
-        "crosses_boundary": crosses.astype(np.uint8),
-        "segment_index": np.arange(m, dtype=np.int64),
-    }
-    for name, values in (segment_data or {}).items():
-        cell_arrays[name] = _as_vtk_array(name, values, m, "segment_data")
+    arrays = network_polydata(network, node_data, segment_data)
+    points, lines, m = arrays.points, arrays.lines, network.num_segments
+    point_arrays, cell_arrays = arrays.point_data, arrays.cell_data
 
     def block(arrays: dict[str, np.ndarray], rows: int) -> str:
         return "\n".join(_data_array(k, _as_vtk_array(k, v, rows, "internal"), encoding) for k, v in arrays.items())
 
-    field = {"cell_matrix": network.cell.matrix.reshape(1, 9), "cell_origin": network.cell.origin.reshape(1, 3)}
+    field = arrays.field_data
     field_xml = "\n".join(_data_array(k, v, encoding).replace("<DataArray ", '<DataArray NumberOfTuples="1" ', 1)
                           for k, v in field.items())
     parts = [
