@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -30,6 +29,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch import nn
 
+from ddml_engine.io._atomic import atomic_path
 from ddml_engine.ml.graph import EDGE_FEATURES, NODE_FEATURES, directed_edges, node_features
 from ddml_engine.ml.model import GNNMobilityModel
 
@@ -120,16 +120,8 @@ def export_model(model: GNNMobilityModel, path: str | os.PathLike, metadata: dic
     finally:
         model.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with _quiet_jit():
-            torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: text})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, _quiet_jit():
+        torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: text})
     return path
 
 

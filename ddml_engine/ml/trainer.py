@@ -33,7 +33,6 @@ import os
 import random
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -43,6 +42,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ddml_engine.io._atomic import atomic_path
 from ddml_engine.ml.dataset import (Batch, CacheSettings, NyeDataset, auto_spectral_grid, build_cache,
                                     split_trajectories)
 from ddml_engine.ml.model import GNNMobilityModel
@@ -187,15 +187,8 @@ class TrainResult:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def _save_torch(obj: Any, path: Path) -> None:
