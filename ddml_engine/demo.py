@@ -69,15 +69,17 @@ def _loops(rng: np.random.Generator, size: float = 100.0, count: int = 3):
 def ground_truth_trajectory(path: Path, rng: np.random.Generator, mat: Material, law: BCCLinearMobility,
                             frames: int = 3) -> None:
     """One trajectory moved by explicit Euler steps of the linear law (line-tension + applied forces):
-    glide loops (40 %), straight screws (30 %) or straight lines of random character (30 %). The snapshot interval
+    glide loops (35 %), straight screws (25 %), straight edges (20 %) or straight lines of random character
+    (20 %). The snapshot interval
     gives the fastest node a displacement of about 1.5 b (straight lines, 40 b cells) or 3 b (loops, 100 b cells),
     so screws, 130 times slower than edges, get their own long intervals."""
     kind = rng.random()
-    if kind < 0.4:
+    if kind < 0.35:
         network, stress = _loops(rng)
         displacement = 3.0
     else:
-        network, stress = _straight(rng, 0.0 if kind < 0.7 else rng.uniform(0.0, 90.0))
+        character = 0.0 if kind < 0.6 else 90.0 if kind < 0.8 else rng.uniform(0.0, 90.0)
+        network, stress = _straight(rng, character)
         displacement = 1.5
     forces = LineTensionModel(mat)
     velocity = law.velocities(network, forces(network, stress))
