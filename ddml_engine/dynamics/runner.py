@@ -99,7 +99,10 @@ def generate_training_set(config: dict, runs: int = 5, first_seed: int = 1) -> l
             print(f"[ddml] run {seed}: finished earlier, skipped ({summary})")
             summaries.append(json.loads(summary.read_text()))
             continue
-        resume = trajectory.exists() and len(SnapshotStore(trajectory, "r")) > 0
+        resume = False
+        if trajectory.exists():
+            with SnapshotStore(trajectory, "r") as store:
+                resume = len(store) > 0
         print(f"[ddml] run {seed} of {first_seed}..{first_seed + runs - 1}: "
               + ("resuming from its last frame" if resume else "starting"))
         summaries.append(run_simulation(cfg, restart=str(trajectory) if resume else None))
