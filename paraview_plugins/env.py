@@ -9,6 +9,9 @@ All of h5py's extension modules are loaded under that flag, so none binds later 
 
 The venv is $DDML_VENV if set, else <repository>/.venv. `prepare()` is idempotent and never raises: it returns
 an EnvironmentReport whose `problems` say what is missing (the plugins show them as ParaView errors).
+Arrangement (b), the other direction: `enable_paraview_import()` lets another Python 3.11 (our venv's) import
+`paraview.simple` by finding only ParaView's own top-level packages (paraview, vtkmodules, vtk) in Debian's
+dist-packages, so Debian's numpy and the rest of dist-packages stay invisible.
 `patch_inspect()` restores inspect.getargspec (removed in Python 3.11, still imported by ParaView 5.11's
 paraview/detail/pythonalgorithm.py); it must run before ParaView imports that module, see docs/paraview.md.
 """
@@ -44,6 +47,81 @@ def patch_inspect() -> None:
     """inspect.getargspec = inspect.getfullargspec where it is missing (Python >= 3.11)."""
     if not hasattr(inspect, "getargspec"):
         inspect.getargspec = inspect.getfullargspec  # type: ignore[attr-defined]
+
+
+PARAVIEW_PACKAGES = ("paraview", "vtkmodules", "vtk")
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+class _ParaViewFinder:
+    """Meta-path finder resolving only ParaView's top-level packages from one directory."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def find_spec(self, name, path=None, target=None):
+        if name in PARAVIEW_PACKAGES:
+            from importlib.machinery import PathFinder
+
+            return PathFinder.find_spec(name, [self.directory])
+        return None
+
+
+def enable_paraview_import(directory: str = DEBIAN_DIST_PACKAGES) -> bool:
+    """Make `import paraview.simple` work in this interpreter without adding `directory` to sys.path.
+
+    Returns False when ParaView's Python packages are not there. Also applies patch_inspect().
+    """
+    patch_inspect()
+    if not os.path.isdir(os.path.join(directory, "paraview")):
+        return False
+    if not any(isinstance(f, _ParaViewFinder) for f in sys.meta_path):
+        sys.meta_path.append(_ParaViewFinder(directory))
+    return True
+
+
+def import_paraview_simple(directory: str = DEBIAN_DIST_PACKAGES):
+    """Arrangement (b): `paraview.simple` imported into this (venv) interpreter; returns the module.
+
+    The venv-first finder is installed and numpy imported before ParaView, and the dist-packages entry that
+    ParaView's interpreter set-up puts at the front of sys.path is removed again afterwards.
+    """
+    if not enable_paraview_import(directory):
+        raise ImportError(f"ParaView's Python packages are not in {directory} (apt-get install python3-paraview)")
+    site = venv_site_packages()
+    _install_venv_first([REPO_ROOT] + ([site] if site else []))
+    import numpy  # noqa: F401  (the venv's, before ParaView touches sys.path)
+
+    simple = importlib.import_module("paraview.simple")
+    target = os.path.realpath(directory)
+    sys.path[:] = [p for p in sys.path if not (p and os.path.realpath(p) == target)]
+    return simple
+
+
+class _VenvFirstFinder:
+    """Meta-path finder that resolves top-level imports in the repository and the venv first.
+
+    ParaView (re)inserts Debian's dist-packages at the front of sys.path when it initialises its interpreter and
+    when it loads plugins; this finder keeps numpy/scipy/h5py/torch/... coming from the venv regardless.
+    ParaView's own packages are left to the normal finders.
+    """
+
+    def __init__(self, directories: list[str]) -> None:
+        self.directories = directories
+
+    def find_spec(self, name, path=None, target=None):
+        if path is not None or name in PARAVIEW_PACKAGES:
+            return None  # submodules follow their package's __path__
+        from importlib.machinery import PathFinder
+
+        return PathFinder.find_spec(name, self.directories)
+
+
+def _install_venv_first(directories: list[str]) -> None:
+    for finder in list(sys.meta_path):
+        if isinstance(finder, _VenvFirstFinder):
+            sys.meta_path.remove(finder)
+    sys.meta_path.insert(0, _VenvFirstFinder(directories))
 
 
 def venv_site_packages(venv: str | None = None) -> str | None:
@@ -100,6 +178,7 @@ def prepare(venv: str | None = None) -> EnvironmentReport:
                 "load the ddml plugins first (or start ParaView with PV_PLUGIN_PATH set, docs/paraview.md)")
     if REPO_ROOT not in sys.path:
         sys.path.insert(0, REPO_ROOT)
+    _install_venv_first([REPO_ROOT] + ([site] if site else []))
     try:
         import numpy
 

@@ -26,8 +26,8 @@ if [ -n "$site" ]; then
   done
 fi
 if [ -x .venv/bin/python ]; then
-  # ParaView's interpreter uses the venv's site-packages through paraview_plugins/env.py (no files are
-  # installed into the system). Check it once here so a broken arrangement shows up at set-up time.
+  # ParaView's interpreter uses the venv's site-packages through paraview_plugins/env.py (nothing of the venv is
+  # copied into the system). Check it once here so a broken arrangement shows up at set-up time.
   if xvfb-run -a pvbatch paraview_plugins/check_environment.py >/tmp/ddml-pv-check.$$ 2>&1; then
     echo "[setup] ParaView: $(grep -m1 '^ddml-paraview-ok' /tmp/ddml-pv-check.$$ || echo 'environment checked')"
   else
