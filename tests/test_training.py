@@ -165,6 +165,38 @@ def test_loss_vanishes_for_true_velocities(trajectories, tmp_path, dtype, tol):
     assert torch.all((half > 0.2) & (half < 0.3)), half.tolist()
 
 
+def test_rotated_pairs_keep_the_loss_identities(trajectories, tmp_path):
+    """Cubic augmentation rotates inputs and targets consistently: forces are P F, the zero-velocity loss is the
+    stored static loss, and the rotated true displacements still reproduce the target (L / L(0) ~ round-off)."""
+    from ddml_engine.ml.symmetry import CUBE_ROTATIONS
+
+    cfg = load_train_config(base_config(trajectories, tmp_path / "out", tmp_path / "cache"), ["train.dtype='float64'"])
+    data = ds.NyeDataset(prepare_data(cfg).train_caches, k=1)
+    plain = [data[i] for i in range(len(data))]
+    data.set_rotations(seed=5, epoch=2)
+    assert len(set(data.rotations.tolist())) > 5
+    idx = [i for i in range(len(data)) if data.rotations[i]][:3]
+    batch = data.batch(idx).to(None, torch.float64)
+    v, v_plain, rotated_forces = [], [], []
+    for index in idx:
+        p = CUBE_ROTATIONS[data.rotations[index]]
+        t, i, j = data.pairs[index]
+        with SnapshotStore(data.trajectories[t]) as store:
+            a, b = store[i].network, store[j].network
+        v_plain.append(a.cell.minimum_image(b.positions - a.positions) / data.dt(index))
+        v.append(v_plain[-1] @ p.T)
+        rotated_forces.append(plain[index].graph.node_features[:, 1:4].numpy() @ p.T)
+    np.testing.assert_allclose(batch.graph.node_features[:, 1:4].numpy(), np.concatenate(rotated_forces), rtol=1e-12)
+    v = torch.as_tensor(np.concatenate(v))
+    zero = pair_losses(batch, torch.zeros_like(v))
+    torch.testing.assert_close(zero, batch.static_loss, rtol=1e-10, atol=0)
+    assert torch.all(pair_losses(batch, v) / batch.static_loss < 1e-20)
+    unrotated = pair_losses(batch, torch.as_tensor(np.concatenate(v_plain)))
+    assert torch.all(unrotated / batch.static_loss > 1e-3)  # the un-rotated displacements do not fit
+    data.set_rotations(None)
+    assert torch.equal(data[idx[0]].target, plain[idx[0]].target)
+
+
 # --------------------------------------------------------------------------------------------- training
 def test_training_reduces_loss_and_exports(trajectories, tmp_path):
     from ddml_engine.ml.export import load_model

@@ -41,6 +41,7 @@ import torch
 
 from ddml_engine.materials import Material
 from ddml_engine.ml.graph import FORCE_SCALE, LENGTH_SCALE, GraphBatch, collate, directed_edges, node_features, raw_inputs
+from ddml_engine.ml.symmetry import CUBE_ROTATIONS, rotate_cell, rotate_half_spectrum, rotate_points
 from ddml_engine.network import PINNED_NODE, DislocationNetwork
 
 CACHE_FORMAT = "ddml-nye-cache"
@@ -356,6 +357,18 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
         keys=[s.key for s in samples], grid=samples[0].grid, modes=samples[0].modes, kernel=samples[0].kernel)
 
 
+def _rotated(frame: dict[str, np.ndarray], target: np.ndarray, rotation: np.ndarray
+             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A frame's arrays and the target spectrum rotated by a cube rotation about the cell centre (ml.symmetry)."""
+    out = dict(frame)
+    for name in ("forces", "burgers", "segment_vectors"):
+        out[name] = frame[name] @ rotation.T
+    for name in ("x1", "x2"):
+        out[name] = rotate_points(frame[name], rotation, frame["cell_matrix"], frame["cell_origin"])
+    out["cell_matrix"], out["cell_origin"] = rotate_cell(frame["cell_matrix"], frame["cell_origin"], rotation)
+    return out, rotate_half_spectrum(target, rotation)
+
+
 class NyeDataset:
     """Snapshot pairs of one or more cached trajectories (`build_cache`), indexable: dataset[i] -> Sample.
 
@@ -422,6 +435,16 @@ class NyeDataset:
         self.static_losses = np.asarray(statics, float)
         self.grid_factor = (self.grid / self.modes) ** 3 if self.cache_files else 1.0
         self.target_sumsqs = np.asarray(sumsqs, float)
+        self.rotations: np.ndarray | None = None  # cube rotation index per pair (ml.symmetry), None = as stored
+
+    def set_rotations(self, seed: int | None, epoch: int = 0) -> None:
+        """Cubic-symmetry augmentation: pair i of this epoch is rotated, cell included, by CUBE_ROTATIONS[r_i],
+        r_i drawn from numpy default_rng([seed, epoch, 24]); seed None switches it off."""
+        if seed is None:
+            self.rotations = None
+            return
+        self.rotations = np.random.default_rng([int(seed), int(epoch), len(CUBE_ROTATIONS)]).integers(
+            len(CUBE_ROTATIONS), size=len(self))
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -450,6 +473,9 @@ class NyeDataset:
     def __getitem__(self, index: int) -> Sample:
         t, i, j = self.pairs[index]
         fr = self._frames[t][i]
+        target = self._read_alpha(t, j)
+        if self.rotations is not None and self.rotations[index]:
+            fr, target = _rotated(fr, target, CUBE_ROTATIONS[self.rotations[index]])
         as_t = torch.as_tensor
         nodes = node_features(as_t(fr["forces"]), as_t(fr["node_flags"]), self.force_scale)
         edge_index, edges = directed_edges(as_t(fr["segments"]), as_t(fr["burgers"]), as_t(fr["segment_vectors"]),
@@ -459,7 +485,7 @@ class NyeDataset:
                            as_t(fr["pinned"]).to(torch.bool))
         return Sample(graph, as_t(fr["x1"]), as_t(fr["x2"]), as_t(fr["burgers"]), as_t(fr["segments"]),
                       as_t(fr["cell_matrix"]), as_t(fr["cell_origin"]), self.dt(index),
-                      torch.from_numpy(np.ascontiguousarray(self._read_alpha(t, j))),
+                      torch.from_numpy(np.ascontiguousarray(target)),
                       float(self.static_losses[index]), float(self.target_sumsqs[index]), float(fr["sigma_b"]),
                       (t, i, j), self.grid, self.modes, self.kernel)
 

@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
               "force_scale": 1e9, "length_scale": 1.0},
     "train": {"epochs": 100, "batch_size": 8, "lr": 1e-3, "weight_decay": 1e-5, "scheduler": "cosine",
               "lr_min_ratio": 0.01, "grad_clip": 0.0, "seed": 0, "dtype": "float32", "device": "auto",
-              "loss_normalization": "static", "deterministic": False, "threads": 0},
+              "loss_normalization": "static", "augment": "cubic", "deterministic": False, "threads": 0},
     "output": {"dir": "runs/training", "model_name": "model.pt", "resume": False, "progress": True},
     "distributed": {"world_size": 1, "backend": "auto", "master_port": 0},
 }
@@ -57,7 +57,9 @@ optional except data.trajectories; defaults in brackets. Override any key with '
                 ("cuda" when available, else "cpu"), "cpu", "cuda"; loss_normalization ["static"]: loss divided by
                 the mean zero-velocity loss of the training pairs (a V = 0 model scores 1), "target" (by the mean
                 sum alpha_target^2) or "none"; deterministic [false]: torch deterministic algorithms;
-                threads [0 = torch default] per process
+                threads [0 = torch default] per process; augment ["cubic"]: train on every pair rotated
+                (cell included) by a random proper cube rotation, drawn afresh each epoch (exact for cubic
+                crystals: the law is invariant under the cube's rotations), or "none"
   [output]      dir ["runs/training"]: last.pt, best.pt, metrics.csv, summary.json, the exported model;
                 model_name ["model.pt"]; resume [false]: continue from dir/last.pt (exactly); progress [true]
   [distributed] world_size [1]: data-parallel processes spawned by `ddml train` (under torchrun the launcher's
@@ -139,6 +141,8 @@ def validate(config: dict[str, Any], where: str = "") -> None:
         fail("train.scheduler", f"must be 'cosine' or 'none', got {train['scheduler']!r}")
     if train["loss_normalization"] not in ("static", "target", "none"):
         fail("train.loss_normalization", f"must be 'static', 'target' or 'none', got {train['loss_normalization']!r}")
+    if train["augment"] not in ("cubic", "none"):
+        fail("train.augment", f"must be 'cubic' or 'none', got {train['augment']!r}")
     if train["device"] not in ("auto", "cpu", "cuda") and not str(train["device"]).startswith("cuda:"):
         fail("train.device", f"must be 'auto', 'cpu' or 'cuda[:i]', got {train['device']!r}")
     if int(config["distributed"]["world_size"]) < 1:
