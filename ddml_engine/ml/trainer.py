@@ -18,6 +18,10 @@ every rank takes a disjoint shard (positions rank, rank + W, ...) of every globa
 its shard divided by the *global* batch size, and the gradients are summed over ranks (all-reduce) before the
 AdamW step: the update equals the single-process one up to summation order. Only rank 0 writes files.
 
+Augmentation (train.augment = "cubic", the default): every training pair is rotated, cell included, afresh each
+epoch by one of the 24 proper cube rotations (ml.symmetry; drawn from numpy default_rng([seed, epoch, 24]), so
+resumed runs and all ranks agree). Validation pairs are used as stored.
+
 Files in output.dir: last.pt (after every epoch: model, optimizer, scheduler, epoch, step, RNG states,
 data order, history), best.pt, metrics.csv, summary.json and the exported model (ml.export, TorchScript).
 Data order of epoch e is a permutation from numpy default_rng([seed, e]); resuming from last.pt continues with
@@ -271,6 +275,7 @@ class Trainer:
             raise ValueError(f"loss normalisation '{norm}' is zero on the training pairs: nothing moved between "
                              "the snapshots of a pair (choose a larger data.k or loss_normalization='none')")
         self.seed = int(tr["seed"])
+        self.augment = tr["augment"] == "cubic"
         torch.manual_seed(self.seed)
         np.random.seed(self.seed)
         random.seed(self.seed)
@@ -416,6 +421,7 @@ class Trainer:
         while self.epoch < stop:
             start_time = time.perf_counter()
             order = self.epoch_order(self.epoch)
+            self.train_set.set_rotations(self.seed if self.augment else None, self.epoch)
             batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
             lr = self.optimizer.param_groups[0]["lr"]
             total = 0.0
@@ -506,6 +512,7 @@ def _worker(rank: int, world_size: int, config: dict, port: int, until_epoch: in
     try:
         data = prepare_data(config, build=False)
         Trainer(config, rank, world_size, data).run(until_epoch)
+        dist.barrier()  # leave together: a rank tearing down gloo while rank 0 still writes files can abort it
     finally:
         dist.destroy_process_group()
 
