@@ -322,11 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job: recover a known linear BCC mobility with the GNN",
                           description="Generate linear-mobility DDD trajectories (W, Me = 2600, Ms = 20 /(Pa s)), "
                                       "train the GNN by Nye-field matching, probe it and compare the recovered "
-                                      "Me and Ms with the truth (report.md, probe.png, training.png).")
+                                      "Me and Ms with the truth (report.md, probe.png, training.png). About 6 minutes "
+                                      "on 2 CPU cores (last run: Me -0.4 %, Ms +3.8 %; benchmarks/RESULTS.md). "
+                                      "Re-running replaces the previous run's ground truth in OUTPUT_DIR/data.")
     demo.add_argument("--output-dir", default="runs/demo", help="output folder (runs/demo)")
-    demo.add_argument("--quick", action="store_true", help="a tiny version (about a minute), for tests")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--quick", action="store_true", help="a tiny version (seconds; not accurate), for tests")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the ground truth and of training (0)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs, logs)")
     demo.set_defaults(func=cmd_demo)
 
     md = sub.add_parser("md", help="MD ground truth: LAMMPS runs of BCC W with prismatic loops, DXA into networks",

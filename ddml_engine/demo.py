@@ -1,15 +1,26 @@
 """`ddml demo`, the main job: recover a known linear BCC mobility from DDD trajectories (paper section 2.2).
 
-1. Ground truth: glide loops (every character) and straight or bent periodic lines (screws and random
-   characters) on random {110}<111> systems of W under random stresses, moved by the linear BCC law (Me = 2600,
-   Ms = 20 /(Pa s)) with line-tension + applied forces (explicit Euler steps, so consecutive snapshots are
-   isomorphic). Each trajectory's snapshot interval gives its fastest node a displacement of a few b: screw
-   trajectories, 130 times slower than edges, get intervals 130 times longer. Without this, screw motion would
-   be far below the resolution of the Nye field (the likely reason the paper's Ms came out at 6 instead of 20).
-2. Dataset and training of the paper's GNN (K = 3, latent 48) by Nye-field matching (Eq. 5): `ml.trainer.train`.
+1. Ground truth: periodic lines on random {110}<111> systems of W under random stresses -- straight screws (40 %),
+   straight edges (40 %), straight or sinusoidally bent lines of character 30-90 deg (20 %) -- moved by the linear
+   BCC law (Me = 2600, Ms = 20 /(Pa s)) with line-tension + applied forces (explicit Euler steps, so consecutive
+   snapshots are isomorphic). Glide loops can be mixed in (settings.fractions); at this budget 10-20 % of loops
+   made the recovered Ms worse (+37 ... +308 %, benchmarks/RESULTS.md), so the default has none.
+2. Dataset and training of the paper's GNN (K = 3, latent 48) by Nye-field matching (Eq. 5): `ml.trainer.train`,
+   with cubic-symmetry augmentation (ml.symmetry).
 3. Probe of the trained model: straight edge and screw lines under shear, fitted Me and Ms against the truth.
+
+Snapshot intervals. For displacements within the kernel width the Eq. 5 loss of a pair is ~ c |u_pred - u|^2
+with u = V dt the displacement, i.e. ~ d^2 (lambda - 1)^2 for a predicted speed lambda times the true one and a
+true displacement d. Every trajectory gets dt = d / v_max, d = `fast_displacement` (1.5 b) for edges, mixed lines
+and loops and `screw_displacement` (0.05 b) for straight screws, 130 times slower. This ratio of 30 makes the
+problem well conditioned in the network's output: with equal displacements the screws' stiffness in V is
+130^2 times that of the edges and training settles on one speed for all lines (screw speed; edges then come out
+at ~1 % of Me); with one common interval, as in MD data, screws move ~0.01 b and Ms is poorly determined
+(-45 %). Screw displacements of 0.02-0.05 b are far below the grid spacing but resolved by the spectral,
+exact-in-the-end-points Nye field. Experiments behind these choices: benchmarks/RESULTS.md.
+
 Outputs in `output_dir`: data/, training/ (checkpoints, metrics, model.pt), probe.json, probe.png, training.png,
-report.md.
+summary.json, report.md.
 """
 from __future__ import annotations
 
@@ -17,6 +28,7 @@ import csv
 import json
 import os
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +36,7 @@ import numpy as np
 from ddml_engine.dynamics.configs import BCC_110, BCC_111
 from ddml_engine.forces.model import LineTensionModel
 from ddml_engine.geometry import circular_loop, line_direction, straight_line
+from ddml_engine.io._atomic import write_text_atomic
 from ddml_engine.io.store import SnapshotStore
 from ddml_engine.materials import Material, material
 from ddml_engine.ml.probe import probe, shear_on_rotated_plane, write_probe
@@ -38,19 +51,48 @@ def glide_systems() -> list[tuple[np.ndarray, np.ndarray]]:
     return [(b, n) for b in BCC_111 for n in BCC_110 if abs(b @ n) < 1e-9]
 
 
-def _straight(rng: np.random.Generator, character: float, length: float = 40.0, n_nodes: int = 10):
-    """A straight periodic line (sinusoidally bent in its glide plane with probability 0.3) and a shear stress
-    resolved on its glide system."""
+@dataclass(frozen=True)
+class DemoSettings:
+    """Knobs of the demo: ground-truth mix, snapshot intervals, Nye grid and training.
+
+    Snapshot intervals: every trajectory gets dt = displacement / v_max, v_max its fastest node's speed, with
+    `fast_displacement` (b) for edge, mixed and loop trajectories and `screw_displacement` for straight screws;
+    their ratio sets how the screw pairs weigh against the edge pairs (module docstring)."""
+
+    trajectories: int = 300
+    frames: int = 3
+    fast_displacement: float = 1.5
+    screw_displacement: float = 0.05
+    fractions: tuple[float, float, float, float] = (0.0, 0.4, 0.4, 0.2)  # loops, screws, edges, mixed
+    tau_range: tuple[float, float] = (50e6, 500e6)
+    line_length: float = 40.0
+    line_nodes: int = 8
+    grid: int = 32
+    latent: int = 48
+    layers: int = 3
+    epochs: int = 200
+    batch_size: int = 16
+    lr: float = 3e-3
+    velocity_scale: float = 3e11
+
+
+QUICK = DemoSettings(trajectories=24, epochs=8, grid=16)
+
+
+def _straight(rng: np.random.Generator, character: float, settings: DemoSettings, bend: bool = False):
+    """A straight periodic line of the given character on a random {110}<111> system (optionally bent
+    sinusoidally in its glide plane) and a shear stress resolved on that system, |tau| in settings.tau_range."""
     systems = glide_systems()
     b, n = systems[rng.integers(len(systems))]
     b = b if rng.random() < 0.5 else -b
     t = line_direction(b, n, character)
-    line = straight_line(length, t, b, n, n_nodes, width=length)
-    if rng.random() < 0.3:
+    length = settings.line_length
+    line = straight_line(length, t, b, n, settings.line_nodes, width=length)
+    if bend:
         s = (line.positions - line.positions[0]) @ t
-        bend = rng.uniform(1.0, 3.0) * np.sin(2 * np.pi * s / length + rng.uniform(0, 2 * np.pi))
-        line = line.with_positions(line.positions + np.outer(bend, np.cross(n, t)))
-    tau = rng.uniform(50e6, 500e6) * rng.choice([-1.0, 1.0])
+        shift = rng.uniform(1.0, 3.0) * np.sin(2 * np.pi * s / length + rng.uniform(0, 2 * np.pi))
+        line = line.with_positions(line.positions + np.outer(shift, np.cross(n, t)))
+    tau = rng.uniform(*settings.tau_range) * rng.choice([-1.0, 1.0])
     return line, shear_on_rotated_plane(tau, b, n, 0.0)
 
 
@@ -67,30 +109,36 @@ def _loops(rng: np.random.Generator, size: float = 100.0, count: int = 3):
 
 
 def ground_truth_trajectory(path: Path, rng: np.random.Generator, mat: Material, law: BCCLinearMobility,
-                            frames: int = 3) -> None:
-    """One trajectory moved by explicit Euler steps of the linear law (line-tension + applied forces):
-    glide loops (35 %), straight screws (25 %), straight edges (20 %) or straight lines of random character
-    (20 %). The snapshot interval
-    gives the fastest node a displacement of about 1.5 b (straight lines, 40 b cells) or 3 b (loops, 100 b cells),
-    so screws, 130 times slower than edges, get their own long intervals."""
-    kind = rng.random()
-    if kind < 0.35:
+                            settings: DemoSettings = DemoSettings()) -> str:
+    """One trajectory moved by explicit Euler steps of the linear law (line-tension + applied forces), so that
+    consecutive snapshots are isomorphic: glide loops, straight screws, straight edges or straight / bent lines of
+    random character 30-90 deg, in the proportions settings.fractions. Returns the kind."""
+    f_loop, f_screw, f_edge, _ = settings.fractions
+    draw = rng.random()
+    if draw < f_loop:
+        kind = "loops"
         network, stress = _loops(rng)
-        displacement = 3.0
+    elif draw < f_loop + f_screw:
+        kind = "screw"
+        network, stress = _straight(rng, 0.0, settings)
+    elif draw < f_loop + f_screw + f_edge:
+        kind = "edge"
+        network, stress = _straight(rng, 90.0, settings)
     else:
-        character = 0.0 if kind < 0.6 else 90.0 if kind < 0.8 else rng.uniform(0.0, 90.0)
-        network, stress = _straight(rng, character)
-        displacement = 1.5
+        kind = "mixed"
+        network, stress = _straight(rng, rng.uniform(30.0, 90.0), settings, bend=rng.random() < 0.5)
+    displacement = settings.screw_displacement if kind == "screw" else settings.fast_displacement
     forces = LineTensionModel(mat)
     velocity = law.velocities(network, forces(network, stress))
     dt = displacement / np.max(np.linalg.norm(velocity, axis=1))
-    with SnapshotStore(path, "w", material=mat, metadata={"source": "ddml demo ground truth"}) as store:
+    with SnapshotStore(path, "w", material=mat, metadata={"source": "ddml demo ground truth", "kind": kind}) as store:
         time_s = 0.0
-        for _ in range(frames):
+        for _ in range(settings.frames):
             store.append(network, time_s, stress)
             velocity = law.velocities(network, forces(network, stress))
             network = network.with_positions(network.positions + dt * velocity)
             time_s += dt
+    return kind
 
 
 def plot_training(metrics_csv: Path, png: Path) -> None:
@@ -118,52 +166,62 @@ def plot_training(metrics_csv: Path, png: Path) -> None:
 
 
 def run_demo(output_dir: str | os.PathLike = "runs/demo", quick: bool = False, seed: int = 0,
-             trajectories: int | None = None, epochs: int | None = None, progress: bool = True,
-             velocity_scale: float = 1e11) -> dict:
-    """Ground truth -> training -> probe; returns the summary (also written as summary.json and report.md)."""
+             progress: bool = True, settings: DemoSettings | None = None, **overrides) -> dict:
+    """Ground truth -> training -> probe; returns the summary (also written as summary.json and report.md).
+
+    `settings` (default DemoSettings(), or QUICK when quick) with keyword overrides of its fields."""
+    import shutil
+
     from ddml_engine.mobility.gnn import GNNMobility
     from ddml_engine.ml.trainer import train
 
+    settings = replace(settings or (QUICK if quick else DemoSettings()), **overrides)
     out = Path(output_dir)
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("traj_*.h5"):  # a previous demo run's ground truth (nothing else is touched)
+        old.unlink()
+    if (data_dir / ".ddml_cache").is_dir():
+        shutil.rmtree(data_dir / ".ddml_cache")
     started = time.perf_counter()
     mat = material("W")
     law = BCCLinearMobility(Me=TRUTH["Me"], Ms=TRUTH["Ms"])
-    count = trajectories or (24 if quick else 300)
     rng = np.random.default_rng(seed)
-    paths = []
-    for k in range(count):
-        path = data_dir / f"line_{k:04d}.h5"
-        ground_truth_trajectory(path, rng, mat, law)
+    paths, kinds = [], {}
+    for k in range(settings.trajectories):
+        path = data_dir / f"traj_{k:04d}.h5"
+        kind = ground_truth_trajectory(path, rng, mat, law, settings)
+        kinds[kind] = kinds.get(kind, 0) + 1
         paths.append(str(path))
     t_data = time.perf_counter() - started
-    print(f"[ddml demo] {count} ground-truth trajectories (linear BCC law, Me = {TRUTH['Me']:g}, "
-          f"Ms = {TRUTH['Ms']:g} /(Pa s)) in {data_dir} ({t_data:.0f} s)")
+    print(f"[ddml demo] {settings.trajectories} ground-truth trajectories {kinds} (linear BCC law, "
+          f"Me = {TRUTH['Me']:g}, Ms = {TRUTH['Ms']:g} /(Pa s)) in {data_dir} ({t_data:.0f} s)", flush=True)
     config = {
         "data": {"trajectories": paths, "val_fraction": 0.15, "k": 1},
         "material": {"name": "W"},
         "forces": {"model": "line-tension"},
-        "nye": {"grid": 16 if quick else 32},
-        "model": {"latent": 48, "layers": 3, "velocity_scale": velocity_scale},
-        "train": {"epochs": epochs or (8 if quick else 100), "batch_size": 16, "lr": 3e-3, "seed": seed},
+        "nye": {"grid": settings.grid},
+        "model": {"latent": settings.latent, "layers": settings.layers, "velocity_scale": settings.velocity_scale},
+        "train": {"epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr, "seed": seed},
         "output": {"dir": str(out / "training"), "progress": progress},
     }
     result = train(config)
     t_train = time.perf_counter() - started - t_data
     plot_training(Path(result.metrics_path), out / "training.png")
     trained = GNNMobility(result.model_path)
-    probed = probe(trained, truth=TRUTH)
+    taus = np.linspace(*settings.tau_range, 10)
+    probed = probe(trained, taus, truth=TRUTH, length=settings.line_length, n_nodes=settings.line_nodes)
     write_probe(probed, out, burgers_m=mat.burgers_m)
     wall = time.perf_counter() - started
     errors = probed.errors_percent()
     summary = {"Me": probed.Me, "Ms": probed.Ms, "truth": TRUTH, "errors_percent": errors,
-               "trajectories": count, "train_pairs": result.train_pairs, "val_pairs": result.val_pairs,
+               "settings": asdict(settings), "kinds": kinds, "trajectories": settings.trajectories,
+               "train_pairs": result.train_pairs, "val_pairs": result.val_pairs,
                "best_val_loss": result.best_loss, "val_static_loss": result.val_static_loss,
                "initial_val_loss": result.history[0].get("val_loss") if result.history else None,
                "epochs": result.epochs_completed, "model": result.model_path, "wall_s": wall,
                "data_s": t_data, "train_s": t_train, "quick": quick}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, default=float))
     report = f"""# ddml demo: recovering a linear BCC mobility (Bertin, Bulatov & Zhou 2024, section 2.2)
 
 | mobility | truth /(Pa s) | recovered /(Pa s) | error |
@@ -171,15 +229,16 @@ def run_demo(output_dir: str | os.PathLike = "runs/demo", quick: bool = False, s
 | edge Me | {TRUTH['Me']:g} | {probed.Me:.4g} | {errors['Me']:+.1f} % |
 | screw Ms | {TRUTH['Ms']:g} | {probed.Ms:.4g} | {errors['Ms']:+.1f} % |
 
-- Ground truth: {count} trajectories (glide loops, straight screws, straight or bent mixed lines) in W moved by
-  the linear BCC law ({result.train_pairs} training and {result.val_pairs} validation snapshot pairs), snapshot
-  intervals chosen for a displacement of a few b per frame.
-- Training: GNN K = 3, latent 48, {result.epochs_completed} epochs, Nye grid {config['nye']['grid']}^3; best
-  validation loss {result.best_loss:.4g} (1 = zero-velocity model; V = 0 baseline {result.val_static_loss:.4g}).
+- Ground truth: {settings.trajectories} trajectories {kinds} in W moved by the linear BCC law
+  ({result.train_pairs} training and {result.val_pairs} validation snapshot pairs); snapshot intervals give the
+  fastest node {settings.fast_displacement:g} b per frame ({settings.screw_displacement:g} b for straight screws).
+- Training: GNN K = {settings.layers}, latent {settings.latent}, {result.epochs_completed} epochs, Nye grid
+  {config['nye']['grid']}^3, cubic-symmetry augmentation; best validation loss {result.best_loss:.4g}
+  (1 = zero-velocity model on the training pairs; on validation the V = 0 loss is {result.val_static_loss:.4g}).
 - Probe: straight edge and screw lines, F = F_app(tau) only, tau = 50-500 MPa (probe.png, probe.json).
 - Wall time {wall / 60:.1f} min (data {t_data:.0f} s, training {t_train:.0f} s).
 """
-    (out / "report.md").write_text(report)
+    write_text_atomic(out / "report.md", report)
     print(report)
     print(f"[ddml demo] outputs in {out}: report.md, probe.png, probe.json, training.png, training/model.pt")
     return summary

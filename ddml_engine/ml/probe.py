@@ -69,14 +69,16 @@ class ProbeResult:
         return {k: 100.0 * (getattr(self, k) - v) / v for k, v in self.truth.items() if v}
 
 
-def probe(mobility: Mobility, taus: np.ndarray = DEFAULT_TAUS, truth: dict | None = None) -> ProbeResult:
+def probe(mobility: Mobility, taus: np.ndarray = DEFAULT_TAUS, truth: dict | None = None, length: float = 40.0,
+          n_nodes: int = 8) -> ProbeResult:
     """Edge and screw velocities vs tau on the glide plane, and the screw on the MRSSPs chi = -30 / +30 deg."""
     taus = np.asarray(taus, float)
-    edge = glide_velocities(mobility, 90.0, taus)
-    screw = glide_velocities(mobility, 0.0, taus)
+    kw = dict(length=length, n_nodes=n_nodes)
+    edge = glide_velocities(mobility, 90.0, taus, **kw)
+    screw = glide_velocities(mobility, 0.0, taus, **kw)
     return ProbeResult(taus.tolist(), edge.tolist(), screw.tolist(),
-                       glide_velocities(mobility, 0.0, taus, chi_deg=-30.0).tolist(),
-                       glide_velocities(mobility, 0.0, taus, chi_deg=30.0).tolist(),
+                       glide_velocities(mobility, 0.0, taus, chi_deg=-30.0, **kw).tolist(),
+                       glide_velocities(mobility, 0.0, taus, chi_deg=30.0, **kw).tolist(),
                        fit_mobility(taus, edge), fit_mobility(taus, screw), dict(truth or {}))
 
 
