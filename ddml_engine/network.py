@@ -25,6 +25,16 @@ class NetworkError(ValueError):
     """A network that violates a structural rule; the message names the nodes or segments."""
 
 
+def node_sum(nodes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Sum per-item values (K, ...) into (n, ...) rows `nodes` (one bincount per flattened component)."""
+    values = np.asarray(values, dtype=np.float64)
+    flat = values.reshape(len(values), -1)
+    out = np.empty((n, flat.shape[1]))
+    for k in range(flat.shape[1]):
+        out[:, k] = np.bincount(nodes, weights=flat[:, k], minlength=n)
+    return out.reshape((n,) + values.shape[1:])
+
+
 def _ids(indices: np.ndarray, limit: int = 8) -> str:
     shown = ", ".join(str(int(i)) for i in indices[:limit])
     return shown + (f", ... ({len(indices)} in all)" if len(indices) > limit else "")
@@ -173,6 +183,10 @@ class DislocationNetwork:
         """Line length per volume: in 1/b^2, or in 1/m^2 when the Burgers magnitude (m) is given."""
         rho = self.total_length() / self.cell.volume
         return rho / burgers_magnitude_m**2 if burgers_magnitude_m else rho
+
+    def end_values_to_nodes(self, at_first: np.ndarray, at_second: np.ndarray) -> np.ndarray:
+        """Sum per-segment values at the first (i) and second (j) ends, (M, ...) each, onto the nodes (N, ...)."""
+        return node_sum(self.segments.T.ravel(), np.concatenate([at_first, at_second]), self.num_nodes)
 
     # ----------------------------------------------------------------- connectivity
     def node_degree(self) -> np.ndarray:

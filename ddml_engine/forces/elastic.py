@@ -192,12 +192,7 @@ def self_forces(network: DislocationNetwork, mu: float, nu: float, a: float) -> 
     """Nodal non-singular self forces (N, 3), summed over the arms of each node."""
     p1, p2 = network.segment_endpoints()
     f1, f2 = self_force(p1, p2, network.burgers, mu, nu, a)
-    n = network.num_nodes
-    out = np.zeros((n, 3))
-    for k in range(3):
-        out[:, k] = (np.bincount(network.segments[:, 0], weights=f1[:, k], minlength=n)
-                     + np.bincount(network.segments[:, 1], weights=f2[:, k], minlength=n))
-    return out
+    return network.end_values_to_nodes(f1, f2)
 
 
 def stress_at_points(network: DislocationNetwork, points: np.ndarray, mu: float, nu: float,

@@ -281,7 +281,6 @@ class FFTLongRange:
 
     def _grid_forces(self, network: DislocationNetwork, grid: np.ndarray) -> np.ndarray:
         """Nodal PK forces of the interpolated grid stress."""
-        n = network.num_nodes
         x1, x2 = network.segment_endpoints()
         d = x2 - x1
         s, g = self._quadrature_for(network, d)
@@ -289,11 +288,7 @@ class FFTLongRange:
         dfrac = d @ network.cell.inverse.T
         with threads_for(len(d) * len(s)):
             f1, f2 = _pk_forces_from_grid(grid, x1, d, network.burgers, frac1, dfrac, s, g)
-        out = np.zeros((n, 3))
-        for c in range(3):
-            out[:, c] = (np.bincount(network.segments[:, 0], weights=f1[:, c], minlength=n)
-                         + np.bincount(network.segments[:, 1], weights=f2[:, c], minlength=n))
-        return out
+        return network.end_values_to_nodes(f1, f2)
 
     def _short_range(self, network: DislocationNetwork, pairs: np.ndarray, radius: float) -> np.ndarray:
         """Non-singular pair and self forces with core radius `radius` over the listed pairs."""

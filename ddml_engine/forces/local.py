@@ -78,14 +78,6 @@ def shear_stress(tau: float, slip_direction: np.ndarray, plane_normal: np.ndarra
 
 
 # ----------------------------------------------------------------------------- helpers
-def _node_sum(nodes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Sum (K, 3) values into (n, 3) rows `nodes` (bincount per component)."""
-    out = np.empty((n, 3))
-    for k in range(3):
-        out[:, k] = np.bincount(nodes, weights=values[:, k], minlength=n)
-    return out
-
-
 def _check_network(network: DislocationNetwork) -> None:
     seg = network.segments
     n = network.num_nodes
@@ -108,8 +100,7 @@ def applied_forces(network: DislocationNetwork, stress: np.ndarray) -> np.ndarra
     _check_network(network)
     sigma = stress_tensor(stress)
     half = 0.5 * np.cross(network.burgers @ sigma.T, network.segment_vectors())
-    ends = network.segments.T.ravel()
-    return _node_sum(ends, np.concatenate([half, half]), network.num_nodes)
+    return network.end_values_to_nodes(half, half)
 
 
 # ----------------------------------------------------------------------------- core (line tension)
@@ -160,5 +151,4 @@ def core_segment_forces(network: DislocationNetwork, Ec: float, nu: float,
 def core_forces(network: DislocationNetwork, Ec: float, nu: float, junction_factor: float = 1.0) -> np.ndarray:
     """Nodal core (line-tension) forces (N, 3) = -grad of `core_energy` (ExaDiS CoreDefault model)."""
     f = core_segment_forces(network, Ec, nu, junction_factor)
-    ends = network.segments.T.ravel()
-    return _node_sum(ends, np.concatenate([f[:, 0], f[:, 1]]), network.num_nodes)
+    return network.end_values_to_nodes(f[:, 0], f[:, 1])

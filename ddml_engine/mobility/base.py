@@ -51,16 +51,6 @@ class Arms:
                    burgers=np.concatenate([network.burgers, -network.burgers]), nonzero=nonzero)
 
 
-def node_sum(nodes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Sum per-arm values (K, ...) into (n, ...) by node index (bincount per flattened component)."""
-    values = np.asarray(values, dtype=np.float64)
-    flat = values.reshape(len(values), -1)
-    out = np.empty((n, flat.shape[1]))
-    for k in range(flat.shape[1]):
-        out[:, k] = np.bincount(nodes, weights=flat[:, k], minlength=n)
-    return out.reshape((n,) + values.shape[1:])
-
-
 def check_forces(network: DislocationNetwork, forces: np.ndarray) -> np.ndarray:
     """Forces as a float64 (N, 3) array; raises ValueError naming the nodes with non-finite forces."""
     f = np.asarray(forces, dtype=np.float64)

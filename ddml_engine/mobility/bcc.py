@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ddml_engine.mobility.base import Arms, check_forces, mobile_nodes, node_sum, outer
-from ddml_engine.network import DislocationNetwork
+from ddml_engine.mobility.base import Arms, check_forces, mobile_nodes, outer
+from ddml_engine.network import DislocationNetwork, node_sum
 
 _SCREW_EPS = 1e-12                 # ExaDiS: arm is treated as pure screw when 1 - cos^2 <= 1e-12
 _EDGE_NORM2 = 1e-2                 # ExaDiS BCC_binary_junction_node: |b x t|^2 > 1e-2 marks a non-screw arm

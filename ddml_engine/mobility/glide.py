@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ddml_engine.mobility.base import Arms, check_forces, mobile_nodes, node_sum, outer
-from ddml_engine.network import DislocationNetwork
+from ddml_engine.mobility.base import Arms, check_forces, mobile_nodes, outer
+from ddml_engine.network import DislocationNetwork, node_sum
 
 
 @dataclass
