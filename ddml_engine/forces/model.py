@@ -99,6 +99,38 @@ class FFTModel(_Composite):
 FORCE_MODELS = ("line-tension", "elastic", "elastic-cutoff", "fft")
 
 
+@dataclass(frozen=True)
+class ForceModelSpec:
+    """Name and parameters of a force model (what `make_force_model` needs besides the material); recorded in
+    trajectory stores so that training recomputes F^DDD with the model that moved the trajectory."""
+
+    name: str
+    cutoff: float | None = None  # b, 'elastic-cutoff' only
+    grid: int | None = None  # FFT mesh, 'fft' only
+
+    @classmethod
+    def of(cls, name: str, cutoff: float | None = None, grid: int | None = 64) -> "ForceModelSpec":
+        """The spec keeping only the parameters the named model uses."""
+        if name not in FORCE_MODELS:
+            raise ValueError(f"unknown force model '{name}'; choose one of {', '.join(FORCE_MODELS)}")
+        return cls(name, float(cutoff) if name == "elastic-cutoff" and cutoff else None,
+                   int(grid) if name == "fft" and grid else None)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "cutoff": self.cutoff, "grid": self.grid}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ForceModelSpec":
+        return cls.of(str(data["name"]), data.get("cutoff"), data.get("grid") or 64)
+
+    def build(self, material: Material) -> "ForceModel":
+        return make_force_model(self.name, material, cutoff=self.cutoff, grid=self.grid or 64)
+
+    def __str__(self) -> str:
+        extra = f", cutoff {self.cutoff:g} b" if self.cutoff else (f", grid {self.grid}^3" if self.grid else "")
+        return f"{self.name}{extra}"
+
+
 def make_force_model(name: str, material: Material, cutoff: float | None = None, grid: int = 64) -> ForceModel:
     """Force model by name: 'line-tension', 'elastic' (all pairs), 'elastic-cutoff' (needs `cutoff`) or
     'fft' (FFT long range on a `grid`^3 mesh with exact short-range pairs)."""

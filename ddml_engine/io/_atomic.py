@@ -28,5 +28,5 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="ascii", newline="\n") as handle:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)

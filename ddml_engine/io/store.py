@@ -127,6 +127,24 @@ class SnapshotStore:
         return json.loads(self._file.attrs.get("metadata_json", "{}"))
 
     @property
+    def force_model(self):
+        """The force model that produced the trajectory (forces.model.ForceModelSpec), or None when the store does
+        not record one (e.g. MD ground truth). Read from metadata 'force_model', or from the [forces] section of
+        the configuration that `ddml simulate` stores."""
+        from ddml_engine.forces.model import ForceModelSpec
+
+        meta = self.metadata
+        spec = meta.get("force_model")
+        if spec is None and "config" in meta:
+            try:
+                spec = json.loads(meta["config"]).get("forces")
+                spec = None if spec is None else {"name": spec["model"], "cutoff": spec.get("cutoff"),
+                                                  "grid": spec.get("grid")}
+            except (ValueError, TypeError, KeyError, AttributeError):
+                spec = None
+        return None if spec is None else ForceModelSpec.from_dict(spec)
+
+    @property
     def times(self) -> np.ndarray:
         return np.array(self._times)
 

@@ -277,6 +277,7 @@ class Sample:
     origin: torch.Tensor  # (3,)
     dt: float  # s
     target: torch.Tensor  # (n, n, n//2+1, 3, 3) complex
+    source: torch.Tensor  # the same for G^t (alpha of the unmoved network)
     static_loss: float  # sum_grid |alpha(G^t) - alpha_target|^2
     target_sumsq: float  # sum_grid |alpha_target|^2
     sigma_b: float
@@ -300,6 +301,7 @@ class Batch:
     origins: torch.Tensor  # (B, 3)
     dt: torch.Tensor  # (B,)
     target: torch.Tensor  # (B, n, n, n//2+1, 3, 3) complex
+    source: torch.Tensor  # (B, n, n, n//2+1, 3, 3) complex, spectra of the unmoved G^t
     static_loss: torch.Tensor  # (B,)
     target_sumsq: torch.Tensor  # (B,)
     sigma_b: torch.Tensor  # (B,)
@@ -350,7 +352,7 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
         segment_graph=torch.cat([torch.full((len(s.x1),), g, dtype=torch.int64) for g, s in enumerate(samples)]),
         cells=torch.stack([s.cell for s in samples]), origins=torch.stack([s.origin for s in samples]),
         dt=torch.tensor([s.dt for s in samples], dtype=torch.float64),
-        target=torch.stack([s.target for s in samples]),
+        target=torch.stack([s.target for s in samples]), source=torch.stack([s.source for s in samples]),
         static_loss=torch.tensor([s.static_loss for s in samples], dtype=torch.float64),
         target_sumsq=torch.tensor([s.target_sumsq for s in samples], dtype=torch.float64),
         sigma_b=torch.tensor([s.sigma_b for s in samples], dtype=torch.float64),
@@ -359,7 +361,7 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
 
 def _rotated(frame: dict[str, np.ndarray], target: np.ndarray, rotation: np.ndarray
              ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """A frame's arrays and the target spectrum rotated by a cube rotation about the cell centre (ml.symmetry)."""
+    """A frame's arrays and a spectrum rotated by a cube rotation about the cell centre (ml.symmetry)."""
     out = dict(frame)
     for name in ("forces", "burgers", "segment_vectors"):
         out[name] = frame[name] @ rotation.T
@@ -376,12 +378,15 @@ class NyeDataset:
     preload_mb, otherwise they are read from the cache files on access (one h5py handle per process).
     """
 
-    def __init__(self, cache_files: Sequence[str | os.PathLike], k: int = 1, interval_tolerance: float = 0.01,
+    def __init__(self, cache_files: Sequence[str | os.PathLike], k: int | Sequence[int] = 1,
+                 interval_tolerance: float = 0.01,
                  cell_tolerance: float = 1e-3, force_scale: float = FORCE_SCALE, length_scale: float = LENGTH_SCALE,
                  preload_mb: float = 2048.0, trajectories: Sequence[str] | None = None):
         self.cache_files = [str(p) for p in cache_files]
         self.trajectories = [str(p) for p in trajectories] if trajectories else []
-        self.k, self.force_scale, self.length_scale = int(k), float(force_scale), float(length_scale)
+        self.lags = tuple(sorted({int(v) for v in (k if isinstance(k, (list, tuple)) else [k])}))
+        self.k = self.lags[0]
+        self.force_scale, self.length_scale = float(force_scale), float(length_scale)
         self._frames: list[list[dict[str, np.ndarray]]] = []
         self._alpha: dict[tuple[int, int], np.ndarray] = {}
         self._handles: dict[int, h5py.File] = {}
@@ -409,8 +414,10 @@ class NyeDataset:
                 names = [f"{i:08d}" for i in range(len(times))]
                 frames = [{a: group[nm][a][()] for a in _FRAME_ARRAYS + ("alpha_sumsq", "sigma_b")} for nm in names]
                 cells = np.stack([fr["cell_matrix"] for fr in frames]) if frames else np.zeros((0, 3, 3))
-                p, skipped = snapshot_pairs(times, cells, self.k, interval_tolerance, cell_tolerance)
-                self.skipped += skipped
+                per_lag = [snapshot_pairs(times, cells, lag, interval_tolerance, cell_tolerance) for lag in self.lags]
+                p = np.concatenate([pl for pl, _ in per_lag])
+                p = p[np.lexsort((p[:, 1], p[:, 0]))]  # by start frame, then end frame (cache read in order)
+                self.skipped += sum(sk for _, sk in per_lag)
                 total_bytes += sum(group[nm]["alpha"].nbytes for nm in names)
                 preload = total_bytes <= preload_mb * 2**20
                 window: dict[int, np.ndarray] = {}
@@ -473,9 +480,11 @@ class NyeDataset:
     def __getitem__(self, index: int) -> Sample:
         t, i, j = self.pairs[index]
         fr = self._frames[t][i]
-        target = self._read_alpha(t, j)
+        target, source = self._read_alpha(t, j), self._read_alpha(t, i)
         if self.rotations is not None and self.rotations[index]:
-            fr, target = _rotated(fr, target, CUBE_ROTATIONS[self.rotations[index]])
+            rotation = CUBE_ROTATIONS[self.rotations[index]]
+            fr, target = _rotated(fr, target, rotation)
+            source = rotate_half_spectrum(source, rotation)
         as_t = torch.as_tensor
         nodes = node_features(as_t(fr["forces"]), as_t(fr["node_flags"]), self.force_scale)
         edge_index, edges = directed_edges(as_t(fr["segments"]), as_t(fr["burgers"]), as_t(fr["segment_vectors"]),
@@ -485,7 +494,7 @@ class NyeDataset:
                            as_t(fr["pinned"]).to(torch.bool))
         return Sample(graph, as_t(fr["x1"]), as_t(fr["x2"]), as_t(fr["burgers"]), as_t(fr["segments"]),
                       as_t(fr["cell_matrix"]), as_t(fr["cell_origin"]), self.dt(index),
-                      torch.from_numpy(np.ascontiguousarray(target)),
+                      torch.from_numpy(np.ascontiguousarray(target)), torch.from_numpy(np.ascontiguousarray(source)),
                       float(self.static_losses[index]), float(self.target_sumsqs[index]), float(fr["sigma_b"]),
                       (t, i, j), self.grid, self.modes, self.kernel)
 

@@ -13,16 +13,17 @@ from typing import Any, Mapping
 from ddml_engine.dynamics.config import merge
 
 DEFAULTS: dict[str, Any] = {
-    "data": {"trajectories": [], "validation": [], "val_fraction": 0.2, "k": 1, "cache_dir": "",
+    "data": {"trajectories": [], "validation": [], "val_fraction": 0.2, "k": [1, 4, 16], "cache_dir": "",
              "interval_tolerance": 0.01, "cell_tolerance": 1e-3, "preload_mb": 2048.0},
     "material": {"name": "", "mu": 0.0, "nu": 0.0, "core_radius": 0.0, "core_energy": 0.0},  # 0 = not set
-    "forces": {"model": "elastic-cutoff", "cutoff": 150.0, "grid": 64},
+    "forces": {"model": "", "cutoff": 150.0, "grid": 64},  # model "" = the one recorded in the trajectory
     "nye": {"grid": 32, "sigma": 2.0, "sigma_b": 0.0, "kernel": "gaussian", "spectral_grid": 0,
             "mode_tolerance": 1e-4},
     "model": {"latent": 48, "layers": 3, "hidden": 0, "encoder_norm": False, "velocity_scale": 1e11,
               "force_scale": 1e9, "length_scale": 1.0},
     "train": {"epochs": 100, "batch_size": 8, "lr": 1e-3, "weight_decay": 1e-5, "scheduler": "cosine",
               "lr_min_ratio": 0.01, "grad_clip": 0.0, "seed": 0, "dtype": "float32", "device": "auto",
+              "loss": "relative", "relative_floor": 3e-3, "density_floor": 1e-2,
               "loss_normalization": "static", "augment": "cubic", "deterministic": False, "threads": 0},
     "output": {"dir": "runs/training", "model_name": "model.pt", "resume": False, "progress": True},
     "distributed": {"world_size": 1, "backend": "auto", "master_port": 0},
@@ -34,15 +35,18 @@ optional except data.trajectories; defaults in brackets. Override any key with '
   [data]        trajectories [[]]: HDF5 snapshot stores (ddml SnapshotStore, e.g. from `ddml simulate`);
                 validation [[]]: stores used only for validation (if empty, val_fraction [0.2] of the
                 trajectories, whole trajectories, chosen with train.seed; none when only one is given);
-                k [1]: pairs (G^t, G^(t+k dt_snap)); pairs across a restart or time gap (a snapshot interval off
+                k [[1, 4, 16]]: lags in frames, an int or a list: pairs (G^t, G^(t+k dt_snap)) for every k
+                (several lags give slow lines displacements above the noise of remeshing); pairs across a restart or time gap (a snapshot interval off
                 the trajectory's median by more than interval_tolerance [0.01], relative) or a cell change larger
                 than cell_tolerance [1e-3] are skipped; cache_dir [""]: where the per-frame caches go
                 ("" = .ddml_cache next to each trajectory); preload_mb [2048]: keep cached Nye spectra in
                 memory up to this size, read them from the cache files otherwise
   [material]    name [""] ("" = the material stored in the trajectory file; else a preset W, Ta, Cu);
                 mu (Pa), nu, core_radius (b), core_energy (Pa) overrides [0 = not set]
-  [forces]      model ["elastic-cutoff"]: DDD force model for the input forces F^DDD ("line-tension",
-                "elastic", "elastic-cutoff", "fft"), with each frame's recorded stress; cutoff [150] b; grid [64]
+  [forces]      model [""]: DDD force model for the input forces F^DDD ("line-tension", "elastic",
+                "elastic-cutoff", "fft"), with each frame's recorded stress; "" = the model recorded in the
+                trajectory (its cutoff and grid too; "elastic-cutoff" for stores that record none, e.g. MD);
+                cutoff [150] b; grid [64] (used when model is given here)
   [nye]         grid [32]: n^3 grid of the Nye field; sigma [2.0]: Gaussian width in grid spacings
                 (spacing = (cell volume / n^3)^(1/3)); sigma_b [0]: width in b (overrides sigma when > 0);
                 kernel ["gaussian"] or "nonsingular"; spectral_grid [0 = auto]: keep the Fourier modes of an
@@ -54,7 +58,11 @@ optional except data.trajectories; defaults in brackets. Override any key with '
   [train]       epochs [100]; batch_size [8] snapshot pairs per global batch (split over ranks); lr [1e-3];
                 weight_decay [1e-5] (AdamW); scheduler ["cosine"] (per step, to lr*lr_min_ratio [0.01]) or "none";
                 grad_clip [0 = off] (global norm); seed [0]; dtype ["float32"] or "float64"; device ["auto"]
-                ("cuda" when available, else "cpu"), "cpu", "cuda"; loss_normalization ["static"]: loss divided by
+                ("cuda" when available, else "cpu"), "cpu", "cuda"; loss ["relative"]: the displacement-weighted
+                relative Nye loss log2(1 + sum w R^2 / sum w R0^2) of ml.losses (every pair scores 1 at V = 0;
+                slow and fast lines weigh by their relative error), with relative_floor [3e-3] (eps / ubar) and
+                density_floor [1e-2] (delta / mean line density), or "absolute" (the paper's Eq. 5);
+                loss_normalization ["static"] (absolute loss only): loss divided by
                 the mean zero-velocity loss of the training pairs (a V = 0 model scores 1), "target" (by the mean
                 sum alpha_target^2) or "none"; deterministic [false]: torch deterministic algorithms;
                 threads [0 = torch default] per process; augment ["cubic"]: train on every pair rotated
@@ -121,8 +129,17 @@ def validate(config: dict[str, Any], where: str = "") -> None:
             data[key] = [data[key]]
         if not isinstance(data[key], list):
             fail(f"data.{key}", "must be a list of file paths")
-    if int(data["k"]) < 1:
-        fail("data.k", f"must be >= 1, got {data['k']}")
+    lags = data["k"] if isinstance(data["k"], list) else [data["k"]]
+    if not lags or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in lags):
+        fail("data.k", f"must be an integer >= 1 or a non-empty list of them, got {data['k']!r}")
+    if train["loss"] not in ("relative", "absolute"):
+        fail("train.loss", f"must be 'relative' or 'absolute', got {train['loss']!r}")
+    for key in ("relative_floor", "density_floor"):
+        if not float(train[key]) > 0:
+            fail(f"train.{key}", f"must be positive, got {train[key]}")
+    if config["forces"]["model"] not in ("", "line-tension", "elastic", "elastic-cutoff", "fft"):
+        fail("forces.model", f"must be '', 'line-tension', 'elastic', 'elastic-cutoff' or 'fft', "
+                             f"got {config['forces']['model']!r}")
     if not 0.0 <= float(data["val_fraction"]) < 1.0:
         fail("data.val_fraction", f"must be in [0, 1), got {data['val_fraction']}")
     if int(nye["grid"]) < 4:

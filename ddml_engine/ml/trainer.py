@@ -1,17 +1,18 @@
 """Trainer of the GNN mobility by Nye-field matching (Bertin, Bulatov & Zhou 2024, Eq. 5).
 
 For a snapshot pair (G^t, G^(t+dt)) the GNN gives nodal velocities V (b/s) of G^t; every segment end moves
-with its node, x -> x + V dt (pinned nodes stay), and the loss is
+with its node, x -> x + V dt (pinned nodes stay), and the Nye field of the moved network is compared with that of
+G^(t+dt) (ml.losses). train.loss selects the comparison:
 
-    L = sum_grid sum_ij [alpha_ij(r^t + V dt, b^t) - alpha_ij(G^(t+dt))]^2
-      = (1/N) sum_k mult(k) |A_pred(k) - A_target(k)|^2          (Parseval on the half spectra, ddml_engine.nye)
+  "relative" (default)  L_p = log2(1 + sum_x w_p |R|^2 / sum_x w_p |R0|^2), w_p(x) ~ 1 / |u_pred|^2 near the lines
+                        (detached), R = alpha(r^t + V dt) - alpha(G^(t+dt)), R0 = alpha(G^t) - alpha(G^(t+dt));
+                        every pair scores 1 at V = 0 and each line weighs by its relative error (ml.losses).
+  "absolute"            the paper's Eq. 5, L = sum_grid |R|^2, divided by a dataset-wide scale
+                        (train.loss_normalization): "static" (default) the mean over the *training* pairs of the
+                        zero-velocity loss, so a V = 0 model scores 1 on the training set; "target" or "none".
 
-with alpha the Gaussian-smoothed Nye tensor on an n^3 grid (spectral, differentiable in the end points).
-Normalisation (train.loss_normalization): "static" (default) divides by the mean over the *training* pairs of
-the zero-velocity loss L(V = 0) = sum_grid |alpha(G^t) - alpha(G^(t+dt))|^2, so that a model predicting V = 0
-scores exactly 1 on the training set (and mean L_val(0) / scale on validation, reported as val_static_loss);
-scores below 1 mean the predicted motion explains part of the change of the Nye field. A fixed dataset-wide
-scale (not a per-pair one) keeps pairs in which little moved from dominating.
+Pairs use every lag of data.k (frames). Input forces F^DDD come from the force model recorded in the
+trajectories unless [forces] names one (`resolve_force_model`).
 
 Mini-batch loss = sum over the pairs of the batch of L / (batch size x scale). Data parallel (torch.distributed):
 every rank takes a disjoint shard (positions rank, rank + W, ...) of every global batch, computes the sum over
@@ -49,48 +50,18 @@ import torch.distributed as dist
 from ddml_engine.io._atomic import atomic_path
 from ddml_engine.ml.dataset import (Batch, CacheSettings, NyeDataset, auto_spectral_grid, build_cache,
                                     split_trajectories)
+from ddml_engine.ml.losses import RelativeLossSettings, absolute_pair_losses
+from ddml_engine.ml.losses import pair_losses as named_pair_losses
 from ddml_engine.ml.model import GNNMobilityModel
 from ddml_engine.ml.train_config import load_train_config
-from ddml_engine.nye import nye_field_fourier_batched, nye_loss
 
 METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_static_loss", "lr", "epoch_time_s", "elapsed_s")
 
 
-# --------------------------------------------------------------------------------------------- loss (Eq. 5)
-def predicted_spectra(batch: Batch, velocities: torch.Tensor) -> torch.Tensor:
-    """Nye half spectra (B, n_s, n_s, n_s//2+1, 3, 3) of the batch's networks with nodes moved by V dt (pinned: 0)."""
-    dtype = batch.x1.dtype
-    dt = batch.dt.to(dtype)[batch.graph.batch]
-    u = velocities.to(dtype) * dt[:, None]
-    u = torch.where(batch.graph.pinned[:, None], torch.zeros_like(u), u)
-    x1 = batch.x1 + u[batch.segments[:, 0]]
-    x2 = batch.x2 + u[batch.segments[:, 1]]
-    sig = batch.sigma_b
-    groups = torch.unique(sig)
-    B = batch.num_graphs
-    grid, kernel = batch.modes, batch.kernel
-    if len(groups) == 1:
-        return nye_field_fourier_batched(x1, x2, batch.burgers, batch.segment_graph, batch.cells, batch.origins,
-                                         grid, float(groups[0]), kernel, num_graphs=B)
-    parts, order = [], []
-    for s in groups:  # trajectories with different kernel widths (b): one spectral call per width
-        gids = torch.nonzero(sig == s).flatten()
-        remap = torch.full((B,), -1, dtype=torch.int64, device=sig.device)
-        remap[gids] = torch.arange(len(gids), device=sig.device)
-        mask = remap[batch.segment_graph] >= 0
-        parts.append(nye_field_fourier_batched(x1[mask], x2[mask], batch.burgers[mask],
-                                               remap[batch.segment_graph[mask]], batch.cells[gids],
-                                               batch.origins[gids], grid, float(s), kernel, num_graphs=len(gids)))
-        order.append(gids)
-    inverse = torch.argsort(torch.cat(order))
-    return torch.cat(parts)[inverse]
-
-
+# --------------------------------------------------------------------------------------------- loss
 def pair_losses(batch: Batch, velocities: torch.Tensor) -> torch.Tensor:
-    """Unnormalised Eq. 5 loss of every pair (B,): sum over the n^3 grid and ij of |alpha_pred - alpha_target|^2
-    (from the band-limited n_s spectra, times (n / n_s)^3; see ml.dataset)."""
-    pred = predicted_spectra(batch, velocities)
-    return nye_loss(pred, batch.target.to(pred.dtype), batch.modes, reduction="none") * batch.grid_factor
+    """Unnormalised Eq. 5 loss of every pair (B,) (ml.losses.absolute_pair_losses)."""
+    return absolute_pair_losses(batch, velocities)
 
 
 def model_velocities(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -129,6 +100,31 @@ def resolve_material(config: dict, trajectory: str | None):
     return stored.with_overrides(**overrides)
 
 
+def resolve_force_model(config: dict, trajectories: list[str]):
+    """(ForceModelSpec, where it came from) for the input forces: [forces].model when given, else the model
+    recorded in the trajectories (they must agree), else 'elastic-cutoff' with [forces].cutoff."""
+    from ddml_engine.forces.model import ForceModelSpec
+    from ddml_engine.io.store import SnapshotStore
+
+    f = config["forces"]
+    if f["model"]:
+        return ForceModelSpec.of(f["model"], f["cutoff"], int(f["grid"])), "forces.model of the configuration"
+    recorded = {}
+    for path in trajectories:
+        with SnapshotStore(path, "r") as store:
+            recorded[path] = store.force_model
+    found = {spec for spec in recorded.values() if spec is not None}
+    if len(found) > 1:
+        listing = "; ".join(f"{p}: {s}" for p, s in recorded.items())
+        raise ValueError(f"the trajectories record different force models ({listing}); set forces.model")
+    if found:
+        missing = [p for p, s in recorded.items() if s is None]
+        note = f"; {len(missing)} trajectories record none" if missing else ""
+        return found.pop(), f"recorded in the trajectories{note}"
+    return (ForceModelSpec.of("elastic-cutoff", f["cutoff"]),
+            "no force model recorded in the trajectories (e.g. MD): elastic-cutoff, set forces.model to change")
+
+
 def prepare_data(config: dict, build: bool = True, progress: bool = False) -> DataInfo:
     """Split trajectories (whole ones) and build or find their per-frame caches."""
     data = config["data"]
@@ -137,9 +133,11 @@ def prepare_data(config: dict, build: bool = True, progress: bool = False) -> Da
     train_paths, val_paths = split_trajectories(data["trajectories"], data["validation"], float(data["val_fraction"]),
                                                 int(config["train"]["seed"]))
     mat = resolve_material(config, train_paths[0])
-    f, n = config["forces"], config["nye"]
-    settings = CacheSettings(force_model=f["model"], cutoff=float(f["cutoff"]) if f["cutoff"] else None,
-                             force_grid=int(f["grid"]), material=mat, grid=int(n["grid"]), sigma=float(n["sigma"]),
+    n = config["nye"]
+    spec, origin = resolve_force_model(config, train_paths + val_paths)
+    if progress:
+        print(f"[ddml train] input forces F^DDD: {spec} ({origin}); material {mat.name}", flush=True)
+    settings = CacheSettings(force_model=spec.name, cutoff=spec.cutoff, force_grid=int(spec.grid or 64), material=mat, grid=int(n["grid"]), sigma=float(n["sigma"]),
                              sigma_b=float(n["sigma_b"]), kernel=n["kernel"], precision=config["train"]["dtype"])
     modes = int(n["spectral_grid"])
     if modes <= 0:  # auto: band limit from the kernel width, the largest over the trajectories' first cells
@@ -256,7 +254,7 @@ class Trainer:
         self.out = Path(config["output"]["dir"])
         self.data = data if data is not None else prepare_data(config, build=True)
         d, m = config["data"], config["model"]
-        kw = dict(k=int(d["k"]), interval_tolerance=float(d["interval_tolerance"]),
+        kw = dict(k=d["k"], interval_tolerance=float(d["interval_tolerance"]),
                   cell_tolerance=float(d["cell_tolerance"]), force_scale=float(m["force_scale"]),
                   length_scale=float(m["length_scale"]), preload_mb=float(d["preload_mb"]))
         self.train_set = NyeDataset(self.data.train_caches, trajectories=self.data.train_trajectories, **kw)
@@ -265,7 +263,11 @@ class Trainer:
             raise ValueError(f"no snapshot pairs with k={d['k']} in the training trajectories "
                              f"{self.data.train_trajectories} ({self.train_set.skipped} skipped)")
         norm = tr["loss_normalization"]
-        if norm == "static":
+        self.loss = tr["loss"]
+        self.loss_settings = RelativeLossSettings(float(tr["relative_floor"]), float(tr["density_floor"]))
+        if self.loss == "relative":  # every pair is normalised by its own zero-velocity loss (ml.losses)
+            self.scale = 1.0
+        elif norm == "static":
             self.scale = float(self.train_set.static_losses.mean())
         elif norm == "target":
             self.scale = float(self.train_set.target_sumsqs.mean())
@@ -300,7 +302,10 @@ class Trainer:
         self.epoch, self.step, self.best_loss, self.best_epoch = 0, 0, math.inf, 0
         self.history: list[dict[str, float]] = []
         self.elapsed = 0.0
-        self.val_static = (float(self.val_set.static_losses.mean()) / self.scale) if len(self.val_set) else math.nan
+        if self.loss == "relative":
+            self.val_static = 1.0 if len(self.val_set) else math.nan
+        else:
+            self.val_static = (float(self.val_set.static_losses.mean()) / self.scale) if len(self.val_set) else math.nan
         if config["output"]["resume"] and (self.out / "last.pt").is_file():
             self.load_checkpoint(self.out / "last.pt")
 
@@ -361,6 +366,10 @@ class Trainer:
     def _shard(self, indices: np.ndarray) -> np.ndarray:
         return indices[self.rank::self.world_size]
 
+    def pair_losses(self, batch: Batch) -> torch.Tensor:
+        """Per-pair loss (B,) of the configured kind (train.loss; ml.losses)."""
+        return named_pair_losses(batch, model_velocities(self.model, batch), self.loss, self.loss_settings)
+
     def train_step(self, indices: np.ndarray) -> float:
         """One AdamW step on the global batch `indices`; returns the sum of normalised pair losses (all ranks)."""
         self.model.train()
@@ -374,7 +383,7 @@ class Trainer:
         total = torch.zeros(1, dtype=torch.float64, device=self.device)
         if len(shard):
             batch = self.train_set.batch(shard).to(self.device, self.dtype)
-            per = pair_losses(batch, model_velocities(self.model, batch))
+            per = self.pair_losses(batch)
             loss = per.sum() / (len(indices) * self.scale)
             loss.backward()
             total += per.detach().double().sum() / self.scale
@@ -398,7 +407,7 @@ class Trainer:
         mine = self._shard(np.arange(len(dataset)))
         for start in range(0, len(mine), self.batch_size):
             batch = dataset.batch(mine[start:start + self.batch_size]).to(self.device, self.dtype)
-            per = pair_losses(batch, model_velocities(self.model, batch))
+            per = self.pair_losses(batch)
             total += per.double().sum() / self.scale
         self._allreduce_([total])
         return float(total) / len(dataset)
@@ -481,7 +490,8 @@ class Trainer:
         meta = {"material": s.material.name, "material_parameters": asdict(s.material),
                 "force_model": {"name": s.force_model, "cutoff": s.cutoff, "grid": s.force_grid},
                 "training": {"method": "Nye-field matching (Bertin, Bulatov & Zhou 2024, Eq. 5)",
-                             "dt_s": self.train_set.mean_dt(), "k": int(self.config["data"]["k"]),
+                             "dt_s": self.train_set.mean_dt(), "k": list(self.train_set.lags),
+                             "loss": self.loss,
                              "nye_grid": s.grid, "nye_spectral_grid": s.modes,
                              "nye_sigma_grid_spacings": s.sigma, "nye_sigma_b": s.sigma_b,
                              "nye_kernel": s.kernel, "train_trajectories": self.data.train_trajectories,
