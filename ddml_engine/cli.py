@@ -235,7 +235,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         ("Me", args.me), ("Ms", args.ms), ("Mclimb", args.mclimb), ("runs", args.runs), ("first_seed", args.seed),
         ("duration_ps", args.duration_ps), ("max_strain", args.max_strain), ("epochs", args.epochs),
         ("rollout_seed", args.rollout_seed), ("rollout_ps", args.rollout_ps), ("threads", args.threads),
-        ("box", args.box), ("loops", args.loops)) if value is not None}
+        ("box", args.box), ("loops", args.loops), ("lines", args.lines)) if value is not None}
     if args.lags:
         changes["lags"] = tuple(int(v) for v in args.lags.split(","))
     for key in ("Me", "Ms", "Mclimb", "duration_ps", "rollout_ps", "box"):
@@ -366,8 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="section 2.2: learn a known linear BCC law from DDD runs, probe it, roll it out in DDD",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="The paper's section 2.2 validation as one resumable command (ddml_engine.validate):\n"
-                    "  1. RUNS DDD runs with the linear BCC law (Me, Ms, Mclimb): 12 prismatic loops in a 300 b W\n"
-                    "     box, FFT forces, all topology, [001] at 2e8/s alternating compression/tension,\n"
+                    "  1. RUNS DDD runs with the linear BCC law (Me, Ms, Mclimb): 12 prismatic loops and 6 straight\n"
+                    "     lines of random character in a 300 b W box, FFT forces, all topology, [001] at 2e8/s\n"
+                    "     alternating compression/tension,\n"
                     "     snapshots every 0.25 ps (uniform; the last run is validation only);\n"
                     "  2. GNN training by Nye-field matching (relative loss, lags 1,4,16 frames);\n"
                     "  3. probe: edge / 60 / 30 deg / screw and twinning / anti-twinning screws vs the law,\n"
@@ -391,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--lags", help="snapshot lags of the training pairs, comma-separated frames (1,4,16)")
     val.add_argument("--box", type=float, help="periodic box side, b (300)")
     val.add_argument("--loops", type=int, help="prismatic loops per run (12)")
+    val.add_argument("--lines", type=int, help="infinite straight lines of random character per run (6)")
     val.add_argument("--rollout-seed", type=int, help="seed of the unseen rollout start (101)")
     val.add_argument("--rollout-ps", type=float, help="simulated time of the rollouts, ps (scale's)")
     val.add_argument("--no-rollout", action="store_true", help="skip the DDD+ML rollout check")

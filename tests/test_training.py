@@ -53,6 +53,17 @@ def trajectories(tmp_path_factory):
     return paths
 
 
+def true_velocities(data, indices) -> torch.Tensor:
+    """The known node velocities (N, 3) of the dataset pairs `indices`, concatenated: displacement / dt."""
+    v = []
+    for index in indices:
+        t, i, j = data.pairs[index]
+        with SnapshotStore(data.trajectories[t]) as store:
+            a, b = store[i].network, store[j].network
+        v.append(a.cell.minimum_image(b.positions - a.positions) / data.dt(index))
+    return torch.as_tensor(np.concatenate(v))
+
+
 def base_config(trajectories, out, cache, **train_kw) -> dict:
     train_section = {"epochs": 2, "batch_size": 2, "lr": 3e-3, "threads": 1, "scheduler": "cosine"}
     train_section.update(train_kw)
@@ -148,13 +159,7 @@ def test_loss_vanishes_for_true_velocities(trajectories, tmp_path, dtype, tol):
     data = ds.NyeDataset(prepare_data(cfg).train_caches, k=1)
     idx = [0, 4, 7]
     batch = data.batch(idx).to(None, dtype)
-    v = []
-    for index in idx:
-        t, i, j = data.pairs[index]
-        with SnapshotStore(data.trajectories[t]) as store:
-            a, b = store[i].network, store[j].network
-        v.append(a.cell.minimum_image(b.positions - a.positions) / data.dt(index))
-    v = torch.as_tensor(np.concatenate(v), dtype=dtype)
+    v = true_velocities(data, idx).to(dtype)
     static = batch.static_loss
     assert torch.all(static > 0)
     exact = pair_losses(batch, v).double()

@@ -16,16 +16,7 @@ from ddml_engine.ml import dataset as ds
 from ddml_engine.ml.losses import RelativeLossSettings, absolute_pair_losses, displacement_weights, relative_pair_losses
 from ddml_engine.ml.train_config import load_train_config
 from ddml_engine.ml.trainer import prepare_data, resolve_force_model
-from test_training import base_config, make_trajectory
-
-
-@pytest.fixture(scope="module")
-def trajectories(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("traj")
-    paths = [str(folder / f"t{s}.h5") for s in (1, 2, 3)]
-    for s, p in zip((1, 2, 3), paths):
-        make_trajectory(p, s)
-    return paths
+from test_training import base_config, trajectories, true_velocities  # noqa: F401  (module fixture)
 
 
 def _dataset(trajectories, tmp_path, k=1, extra=()):
@@ -34,21 +25,11 @@ def _dataset(trajectories, tmp_path, k=1, extra=()):
     return ds.NyeDataset(prepare_data(cfg).train_caches, k=k)
 
 
-def _true_velocities(data, indices):
-    v = []
-    for index in indices:
-        t, i, j = data.pairs[index]
-        with SnapshotStore(data.trajectories[t]) as store:
-            a, b = store[i].network, store[j].network
-        v.append(a.cell.minimum_image(b.positions - a.positions) / data.dt(index))
-    return torch.as_tensor(np.concatenate(v))
-
-
 def test_relative_loss_is_one_at_rest_and_zero_for_the_true_motion(trajectories, tmp_path):
     data = _dataset(trajectories, tmp_path)
     idx = [0, 3, 7]
     batch = data.batch(idx).to(None, torch.float64)
-    v = _true_velocities(data, idx)
+    v = true_velocities(data, idx)
     torch.testing.assert_close(relative_pair_losses(batch, torch.zeros_like(v)), torch.ones(3, dtype=torch.float64),
                                rtol=1e-12, atol=0)
     assert torch.all(relative_pair_losses(batch, v) < 1e-18)
@@ -67,7 +48,7 @@ def test_relative_loss_weighs_lines_by_relative_error(trajectories, tmp_path):
 
     data = _dataset(trajectories, tmp_path, extra=("nye.grid=32", "nye.sigma_b=5.0"))
     batch = data.batch([2]).to(None, torch.float64)
-    v = _true_velocities(data, [2])
+    v = true_velocities(data, [2])
     slow = torch.zeros(len(v), dtype=torch.bool)
     slow[: len(v) // 3] = True
     truth = torch.where(slow[:, None], 0.01 * v, v)
@@ -86,7 +67,7 @@ def test_weights_follow_the_predicted_displacement_and_are_rotation_invariant(tr
 
     data = _dataset(trajectories, tmp_path)
     batch = data.batch([1]).to(None, torch.float64)
-    v = _true_velocities(data, [1])
+    v = true_velocities(data, [1])
     u = v * batch.dt[0]
     w1 = displacement_weights(batch, u)
     w10 = displacement_weights(batch, 10.0 * u)
@@ -108,7 +89,7 @@ def test_weights_follow_the_predicted_displacement_and_are_rotation_invariant(tr
 def test_relative_loss_is_invariant_under_node_relabelling(trajectories, tmp_path):
     data = _dataset(trajectories, tmp_path)
     sample = data[4]
-    v = _true_velocities(data, [4]) * 0.7
+    v = true_velocities(data, [4]) * 0.7
     base = relative_pair_losses(ds.collate_samples([sample]).to(None, torch.float64), v)
     n = sample.graph.num_nodes
     perm = torch.as_tensor(np.random.default_rng(0).permutation(n))
@@ -192,3 +173,19 @@ def test_validate_option_errors():
         main(["validate", "--me", "-5"])
     with pytest.raises(SystemExit, match="--runs must be >= 2"):
         main(["validate", "--runs", "1"])
+
+
+def test_periodic_lines_close_on_themselves_with_every_character():
+    from ddml_engine.dynamics.configs import random_periodic_lines
+    from ddml_engine.network import Cell
+
+    net = random_periodic_lines(Cell.cubic(300.0), 40, 15.0, seed=3)
+    assert len(net.frank_violations()) == 0
+    d = net.cell.minimum_image(net.positions[net.segments[:, 1]] - net.positions[net.segments[:, 0]])
+    assert np.linalg.norm(d, axis=1).max() <= 15.0 + 1e-9
+    t = d / np.linalg.norm(d, axis=1, keepdims=True)
+    b = net.burgers / np.linalg.norm(net.burgers, axis=1, keepdims=True)
+    characters = set(np.round(np.degrees(np.arccos(np.clip(np.abs((t * b).sum(1)), 0, 1))), 1).tolist())
+    assert characters == {0.0, 35.3, 54.7, 70.5, 90.0}
+    assert np.abs((net.planes * net.burgers).sum(1)).max() < 1e-12 and np.abs((net.planes * t).sum(1)).max() < 1e-12
+    assert np.all(np.isin(np.round(np.sort(np.abs(net.planes), axis=1) * np.sqrt(2), 9), [0.0, 1.0]))  # {110}

@@ -16,7 +16,7 @@ import numpy as np
 DEFAULTS: dict[str, Any] = {
     "material": {"name": "W"},  # plus optional mu, nu, core_radius, core_energy overrides
     "cell": {"size": 300.0},  # cube side (b)
-    "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "seed": 1, "file": ""},
+    "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "lines": 0, "seed": 1, "file": ""},
     "forces": {"model": "fft", "cutoff": 150.0, "grid": 64},
     "mobility": {"law": "bcc", "Me": 2600.0, "Ms": 20.0, "Mclimb": 1e-4, "vmax": 3400.0, "model": ""},
     "integrator": {"type": "trapezoid", "maxdt": 1e-10, "initial_dt": 5e-13, "rtol": 0.3, "substeps": 10},
@@ -30,7 +30,9 @@ HELP = """\
 Configuration file (TOML). Every key is optional; defaults in brackets.
   [material]    name ["W"] (presets W, Ta, Cu); mu (Pa), nu, core_radius (b) [1], core_energy (Pa)
   [cell]        size [300.0]: periodic cube side in b
-  [initial]     type ["prismatic_loops"] or "file"; count [12]; radius [63.0] b (or [min, max]); seed [1];
+  [initial]     type ["prismatic_loops"] or "file"; count [12]; radius [63.0] b (or [min, max]);
+                lines [0]: infinite straight 1/2<111> lines of random character (screw, 35, 55, 71 deg, edge)
+                added to the loops (dynamics.configs.random_periodic_lines); seed [1];
                 file: a ParaDiS .data / OVITO .ca network (type = "file"; its cell replaces [cell])
   [forces]      model ["fft"]: "line-tension" (applied + core), "elastic" (all segment pairs), "elastic-cutoff"
                 (pairs within cutoff [150.0] b), "fft" (FFT long range on a grid^3 mesh [64] + exact short range)
@@ -82,7 +84,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def build_network(config: dict):
     from ddml_engine.dynamics.configs import random_prismatic_loops
-    from ddml_engine.network import Cell
+    from ddml_engine.network import Cell, DislocationNetwork
 
     init = config["initial"]
     if init["type"] == "file":
@@ -92,8 +94,14 @@ def build_network(config: dict):
     if init["type"] == "prismatic_loops":
         cell = Cell.cubic(float(config["cell"]["size"]))
         radius = init["radius"] if np.isscalar(init["radius"]) else tuple(init["radius"])
-        return random_prismatic_loops(cell, int(init["count"]), radius, float(config["topology"]["maxseg"]),
-                                      seed=int(init["seed"]))
+        maxseg = float(config["topology"]["maxseg"])
+        network = random_prismatic_loops(cell, int(init["count"]), radius, maxseg, seed=int(init["seed"]))
+        if int(init["lines"]) > 0:
+            from ddml_engine.dynamics.configs import random_periodic_lines
+
+            lines = random_periodic_lines(cell, int(init["lines"]), maxseg, seed=int(init["seed"]) + 7919)
+            network = DislocationNetwork.concatenate([network, lines]) if int(init["count"]) > 0 else lines
+        return network
     raise ValueError(f"initial.type must be 'prismatic_loops' or 'file', got '{init['type']}'")
 
 

@@ -1,4 +1,4 @@
-"""Initial configurations: random 1/2<111> prismatic loops (BCC), Frank-Read sources.
+"""Initial configurations: random 1/2<111> prismatic loops (BCC), periodic straight lines, Frank-Read sources.
 
 Crystal axes are the lab axes. Line-sense convention (ParaDiS, PK force f = (sigma.b) x xi): a loop grown by
 expansion carries plastic strain eps_p = -sym(b (x) A)/V, A the right-handed area vector of its line sense, so a
@@ -79,3 +79,52 @@ def frank_read_source(cell: Cell, center: np.ndarray, length: float, direction: 
     plane_n = np.asarray(plane, float) / np.linalg.norm(plane)
     return DislocationNetwork(cell, points, segments, np.tile(burgers, (n_segments, 1)),
                               np.tile(plane_n, (n_segments, 1)), constraints)
+
+
+# Rational 1/2<111> line directions on {110} glide planes that are periodic in a cube: (t, b) in units of the
+# cube axes, characters 0 (screw), 35.3, 54.7, 70.5 and 90 deg (edge).
+PERIODIC_LINE_KINDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
+    "screw": ((1, 1, 1), (1, 1, 1)), "mixed35": ((1, 1, 0), (1, 1, 1)), "mixed55": ((0, 0, 1), (1, 1, 1)),
+    "mixed71": ((-1, 1, 1), (1, 1, 1)), "edge": ((-1, -1, 2), (1, 1, 1))}
+
+
+def periodic_line(cell: Cell, center: np.ndarray, direction: np.ndarray, burgers: np.ndarray, maxseg: float,
+                  plane: np.ndarray | None = None) -> DislocationNetwork:
+    """Infinite straight line through `center` along the integer cube direction `direction` of a cubic cell: it
+    closes on itself after |direction| x L (L the cube side), split into equal segments <= maxseg. Glide plane
+    b x t, or `plane` (needed for a screw)."""
+    d = np.asarray(direction, float)
+    length = float(np.linalg.norm(d @ cell.matrix.T))
+    t = d / np.linalg.norm(d)
+    n = max(3, int(np.ceil(length / maxseg)))
+    points = np.asarray(center, float) + np.outer(np.arange(n) * (length / n), t)
+    segments = np.stack([np.arange(n), (np.arange(n) + 1) % n], axis=1)
+    b = np.asarray(burgers, float)
+    plane = np.cross(b, t) if plane is None else np.asarray(plane, float)
+    if np.linalg.norm(plane) < 1e-9:
+        raise ValueError("a screw line needs its glide plane")
+    plane = plane / np.linalg.norm(plane)
+    return DislocationNetwork(cell, cell.wrap(points), segments, np.tile(b, (n, 1)), np.tile(plane, (n, 1)))
+
+
+def random_periodic_lines(cell: Cell, count: int, maxseg: float, seed: int = 0) -> DislocationNetwork:
+    """`count` infinite straight 1/2<111> lines of a cubic cell, each of a kind drawn uniformly from
+    PERIODIC_LINE_KINDS (screw to edge), turned by a random proper cube rotation, with a random sign of b and a
+    uniform random position: lines of every character, chosen without reference to any mobility law."""
+    from ddml_engine.ml.symmetry import CUBE_ROTATIONS
+
+    lengths = np.linalg.norm(cell.matrix, axis=0)
+    if not np.allclose(cell.matrix, np.diag(lengths)) or not np.allclose(lengths, lengths[0]):
+        raise ValueError("periodic straight lines need a cubic cell aligned with the crystal axes")
+    rng = np.random.default_rng(seed)
+    kinds = list(PERIODIC_LINE_KINDS.values())
+    lines = []
+    for _ in range(count):
+        t, b = (np.asarray(v, float) for v in kinds[rng.integers(len(kinds))])
+        rotation = CUBE_ROTATIONS[rng.integers(len(CUBE_ROTATIONS))]
+        t, b = np.rint(rotation @ t), rotation @ b / np.linalg.norm(b)
+        b = b if rng.random() < 0.5 else -b
+        planes = BCC_110[np.abs(BCC_110 @ b) < 1e-9]
+        plane = planes[rng.integers(len(planes))] if abs(abs(t @ b) - np.linalg.norm(t)) < 1e-9 else None
+        lines.append(periodic_line(cell, cell.to_cartesian(rng.random(3)), t, b, maxseg, plane))
+    return DislocationNetwork.concatenate(lines)
