@@ -368,8 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The paper's section 2.2 validation as one resumable command (ddml_engine.validate):\n"
                     "  1. RUNS DDD runs with the linear BCC law (Me, Ms, Mclimb): 12 prismatic loops and 6 straight\n"
                     "     lines of random character in a 300 b W box, FFT forces, all topology, [001] at 2e8/s\n"
-                    "     alternating compression/tension,\n"
-                    "     snapshots every 0.25 ps (uniform; the last run is validation only);\n"
+                    "     alternating compression/tension, snapshots every 0.25 ps (uniform; the last run is\n"
+                    "     validation only);\n"
                     "  2. GNN training by Nye-field matching (relative loss, lags 1,4,16 frames);\n"
                     "  3. probe: edge / 60 / 30 deg / screw and twinning / anti-twinning screws vs the law,\n"
                     "     pointwise errors over 50-500 MPa, climb fraction;\n"
@@ -377,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "  5. OUTPUT_DIR/report.md, summary.json, probe_characters.png, probe.png, training.png,\n"
                     "     rollout/rollout.png.\n"
                     "Scales: default (~90 min on 2 cores), quick (the demo, ~15 min), paper (5 runs to 0.1 strain,\n"
-                    "100 epochs: hours), smoke (a minute, for tests). Re-running the same command resumes.")
+                    "100 epochs: hours), smoke (a minute, for tests). Re-running the same command resumes; other\n"
+                    "settings need another OUTPUT_DIR.")
     val.add_argument("--output-dir", default="runs/validate", help="output folder (runs/validate)")
     val.add_argument("--scale", choices=("default", "quick", "paper", "smoke"), default="default",
                      help="preset scale (default)")

@@ -246,6 +246,23 @@ def mean_segment_length(trajectories: list[str], samples: int = 5) -> float:
     return float(np.concatenate(lengths).mean())
 
 
+def check_resumable(out: Path, settings: ValidateSettings) -> None:
+    """Refuse to resume a validation folder made with other settings (its runs and model would be reused)."""
+    path = out / "settings.json"
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except ValueError:
+        raise ValueError(f"{path}: unreadable settings of an earlier validation; choose another output folder")
+    new = json.loads(json.dumps(asdict(settings)))
+    differ = sorted(k for k in new if k != "threads" and old.get(k) != new[k])
+    if differ:
+        listing = ", ".join(f"{k} {old.get(k)!r} -> {new[k]!r}" for k in differ)
+        raise ValueError(f"{out} holds a validation with other settings ({listing}); resuming would reuse its runs "
+                         "and model: choose another --output-dir")
+
+
 def _set_threads(threads: int) -> None:
     import torch
 
@@ -271,6 +288,7 @@ def run_validate(output_dir: str | os.PathLike = "runs/validate", settings: Vali
     settings = settings or ValidateSettings()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_resumable(out, settings)
     write_text_atomic(out / "settings.json", json.dumps(asdict(settings), indent=2))
     _set_threads(settings.threads)
     started = time.perf_counter()

@@ -164,6 +164,8 @@ def test_smoke_validate_lowers_the_loss_and_resumes(tmp_path, capsys):
     assert main(["validate", "--scale", "smoke", "--output-dir", str(out), "--no-progress", "--me", "1500",
                  "--ms", "150"]) == 0
     assert capsys.readouterr().out.count("finished earlier") == 4  # 2 runs + 2 rollouts reused
+    with pytest.raises(SystemExit, match="Ms 150.0 -> 20.0"):  # another law must not reuse these runs
+        main(["validate", "--scale", "smoke", "--output-dir", str(out), "--no-progress", "--me", "1500"])
 
 
 def test_validate_option_errors():

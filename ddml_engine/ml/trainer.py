@@ -135,7 +135,7 @@ def prepare_data(config: dict, build: bool = True, progress: bool = False) -> Da
     mat = resolve_material(config, train_paths[0])
     n = config["nye"]
     spec, origin = resolve_force_model(config, train_paths + val_paths)
-    if progress:
+    if build:  # once per run (data-parallel workers call this again with build=False)
         print(f"[ddml train] input forces F^DDD: {spec} ({origin}); material {mat.name}", flush=True)
     settings = CacheSettings(force_model=spec.name, cutoff=spec.cutoff, force_grid=int(spec.grid or 64), material=mat, grid=int(n["grid"]), sigma=float(n["sigma"]),
                              sigma_b=float(n["sigma_b"]), kernel=n["kernel"], precision=config["train"]["dtype"])
