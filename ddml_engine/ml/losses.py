@@ -34,7 +34,8 @@ zero-velocity loss makes every pair score r = 1 at V = 0 (L = 1) and bounds the 
 the model cannot explain (a collision or remesh between the frames makes sum w R0^2 large, which shrinks that
 pair's gradient); the log2(1 + r) (Cauchy-type) cap bounds the opposite case, a pair in which almost nothing
 moved (r >> 1 for any predicted motion): its gradient falls like 1 / r instead of growing with it. For small
-residuals L ~ r / ln 2. Nothing in it uses the true law, the line character or per-kind time steps: the same rule applies
+residuals L ~ r / ln 2. Nothing in it uses the true law, the line character or per-kind time steps: the same rule
+applies
 unchanged to DDD and MD trajectories.
 
 Limit (measured, tests/test_validation_method.py): the residual of a fast line spreads over the kernel, so a
@@ -93,10 +94,12 @@ def _spectra(batch, x1: torch.Tensor, x2: torch.Tensor, values: torch.Tensor | N
 
     def compute(remap, gids, width):
         if remap is None:
-            sel, graph, cells, origins, count = slice(None), batch.segment_graph, batch.cells, batch.origins, batch.num_graphs
+            sel, graph, cells, origins = slice(None), batch.segment_graph, batch.cells, batch.origins
+            count = batch.num_graphs
         else:
             sel = remap[batch.segment_graph] >= 0
-            graph, cells, origins, count = remap[batch.segment_graph[sel]], batch.cells[gids], batch.origins[gids], len(gids)
+            graph, cells, origins = remap[batch.segment_graph[sel]], batch.cells[gids], batch.origins[gids]
+            count = len(gids)
         if values is None:
             return nye_field_fourier_batched(x1[sel], x2[sel], batch.burgers[sel], graph, cells, origins, grid,
                                              width, kernel, num_graphs=count)

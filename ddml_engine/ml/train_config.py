@@ -36,7 +36,8 @@ optional except data.trajectories; defaults in brackets. Override any key with '
                 validation [[]]: stores used only for validation (if empty, val_fraction [0.2] of the
                 trajectories, whole trajectories, chosen with train.seed; none when only one is given);
                 k [[1, 4, 16]]: lags in frames, an int or a list: pairs (G^t, G^(t+k dt_snap)) for every k
-                (several lags give slow lines displacements above the noise of remeshing); pairs across a restart or time gap (a snapshot interval off
+                (several lags give slow lines displacements above the noise of remeshing); pairs across a
+                restart or time gap (a snapshot interval off
                 the trajectory's median by more than interval_tolerance [0.01], relative) or a cell change larger
                 than cell_tolerance [1e-3] are skipped; cache_dir [""]: where the per-frame caches go
                 ("" = .ddml_cache next to each trajectory); preload_mb [2048]: keep cached Nye spectra in

@@ -137,8 +137,9 @@ def prepare_data(config: dict, build: bool = True, progress: bool = False) -> Da
     spec, origin = resolve_force_model(config, train_paths + val_paths)
     if build:  # once per run (data-parallel workers call this again with build=False)
         print(f"[ddml train] input forces F^DDD: {spec} ({origin}); material {mat.name}", flush=True)
-    settings = CacheSettings(force_model=spec.name, cutoff=spec.cutoff, force_grid=int(spec.grid or 64), material=mat, grid=int(n["grid"]), sigma=float(n["sigma"]),
-                             sigma_b=float(n["sigma_b"]), kernel=n["kernel"], precision=config["train"]["dtype"])
+    settings = CacheSettings(force_model=spec.name, cutoff=spec.cutoff, force_grid=int(spec.grid or 64),
+                             material=mat, grid=int(n["grid"]), sigma=float(n["sigma"]), sigma_b=float(n["sigma_b"]),
+                             kernel=n["kernel"], precision=config["train"]["dtype"])
     modes = int(n["spectral_grid"])
     if modes <= 0:  # auto: band limit from the kernel width, the largest over the trajectories' first cells
         from ddml_engine.io.store import SnapshotStore
