@@ -71,7 +71,8 @@ def node_displacements(batch, velocities: torch.Tensor) -> torch.Tensor:
 
 
 def _by_kernel_width(batch, compute):
-    """compute(segment mask, graph ids, width) for every group of graphs sharing a kernel width, reassembled in
+    """compute(remap, graph ids, width) for every group of graphs sharing a kernel width (remap: batch graph ->
+    index in the group, -1 outside; None when all graphs share one width), reassembled in
     graph order (trajectories of different cells may have different widths in b)."""
     groups = torch.unique(batch.sigma_b)
     B = batch.num_graphs
