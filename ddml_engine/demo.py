@@ -12,9 +12,6 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-TRUTH = {"Me": 2600.0, "Ms": 20.0}
-
-
 def plot_training(metrics_csv: Path, png: Path) -> None:
     """Training and validation loss per epoch (PNG, log scale; 1 = zero-velocity model)."""
     import matplotlib

@@ -123,9 +123,6 @@ class ForceModelSpec:
     def from_dict(cls, data: dict) -> "ForceModelSpec":
         return cls.of(str(data["name"]), data.get("cutoff"), data.get("grid") or 64)
 
-    def build(self, material: Material) -> "ForceModel":
-        return make_force_model(self.name, material, cutoff=self.cutoff, grid=self.grid or 64)
-
     def __str__(self) -> str:
         extra = f", cutoff {self.cutoff:g} b" if self.cutoff else (f", grid {self.grid}^3" if self.grid else "")
         return f"{self.name}{extra}"

@@ -385,7 +385,6 @@ class NyeDataset:
         self.cache_files = [str(p) for p in cache_files]
         self.trajectories = [str(p) for p in trajectories] if trajectories else []
         self.lags = tuple(sorted({int(v) for v in (k if isinstance(k, (list, tuple)) else [k])}))
-        self.k = self.lags[0]
         self.force_scale, self.length_scale = float(force_scale), float(length_scale)
         self._frames: list[list[dict[str, np.ndarray]]] = []
         self._alpha: dict[tuple[int, int], np.ndarray] = {}
