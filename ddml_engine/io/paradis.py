@@ -7,9 +7,9 @@ nodeCount, ...), a `domainDecomposition =` block, then `nodalData =` followed by
       dom,index(neighbour)  bx by bz        (one pair of lines per arm)
       nx ny nz
 
-Every segment appears twice, once from each end with opposite Burgers vectors. The reader builds each
-segment once, directed from the node that comes first in the file to the other one, and checks the two
-copies (b_ji = -b_ij, parallel planes). Node tags (dom, index) are kept in `network.tags` as
+A tag may carry spaces after its comma (`0,    12`, as ExaDiS writes it). Every segment appears twice, once
+from each end with opposite Burgers vectors. The reader builds each segment once, directed from the node that
+comes first in the file to the other one, and checks the two copies (b_ji = -b_ij, parallel planes). Node tags (dom, index) are kept in `network.tags` as
 dom * 2**32 + index, so a file with domain 0 gives tags equal to the indices. Lengths are in units of b
 (ParaDiS convention); the cell is the periodic box [minCoordinates, maxCoordinates].
 
@@ -51,6 +51,18 @@ class _Header:
 def _strip_comment(line: str) -> str:
     cut = line.find("#")
     return line if cut < 0 else line[:cut]
+
+
+def _nodal_tokens(line: str) -> list[str]:
+    """Fields of a nodal-data line, the leading tag 'dom,index' as one field however it is spaced.
+
+    ParaDiS writes `0,12`; ExaDiS writes `0,    12` (C format "%d, %4d"), which splits into `0,` and `12`.
+    """
+    tokens = _strip_comment(line).split()
+    if len(tokens) >= 2 and (tokens[0].endswith(",") or tokens[1].startswith(",")) and tokens[0].count(",") + \
+            tokens[1].count(",") == 1:
+        tokens[:2] = [tokens[0] + tokens[1]]
+    return tokens
 
 
 def _parse_header(lines: list[str], path: str) -> _Header:
@@ -147,7 +159,7 @@ def read_paradis(path: str | os.PathLike) -> DislocationNetwork:
     # Data lines of the nodal section, with 1-based line numbers.
     numbers, rows = [], []
     for k in range(header.nodal_line, len(lines)):
-        tokens = _strip_comment(lines[k]).split()
+        tokens = _nodal_tokens(lines[k])
         if tokens:
             numbers.append(k + 1)
             rows.append(tokens)
