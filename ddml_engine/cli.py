@@ -235,14 +235,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         ("Me", args.me), ("Ms", args.ms), ("Mclimb", args.mclimb), ("runs", args.runs), ("first_seed", args.seed),
         ("duration_ps", args.duration_ps), ("max_strain", args.max_strain), ("epochs", args.epochs),
         ("rollout_seed", args.rollout_seed), ("rollout_ps", args.rollout_ps), ("threads", args.threads),
-        ("box", args.box), ("loops", args.loops), ("lines", args.lines)) if value is not None}
+        ("box", args.box), ("loops", args.loops), ("lines", args.lines), ("nye_grid", args.nye_grid),
+        ("nye_sigma", args.nye_sigma)) if value is not None}
     if args.lags:
         changes["lags"] = tuple(int(v) for v in args.lags.split(","))
-    for key in ("Me", "Ms", "Mclimb", "duration_ps", "rollout_ps", "box"):
+    for key in ("Me", "Ms", "Mclimb", "duration_ps", "rollout_ps", "box", "nye_sigma"):
         if key in changes and not (np.isfinite(changes[key]) and changes[key] > 0):
             raise SystemExit(f"ddml validate: --{key.lower().replace('_', '-')} must be a positive number, "
                              f"got {changes[key]}")
-    for key in ("runs", "epochs", "threads", "loops"):
+    for key in ("runs", "epochs", "threads", "loops", "nye_grid"):
         if key in changes and changes[key] < 1:
             raise SystemExit(f"ddml validate: --{key} must be >= 1, got {changes[key]}")
     settings = replace(base, **changes)
@@ -394,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--box", type=float, help="periodic box side, b (300)")
     val.add_argument("--loops", type=int, help="prismatic loops per run (12)")
     val.add_argument("--lines", type=int, help="infinite straight lines of random character per run (6)")
+    val.add_argument("--nye-grid", type=int, help="n of the n^3 grid of the Nye field in the loss (32)")
+    val.add_argument("--nye-sigma", type=float,
+                     help="width of the Gaussian Nye kernel, grid spacings (2; spacing = box / nye-grid)")
     val.add_argument("--rollout-seed", type=int, help="seed of the unseen rollout start (101)")
     val.add_argument("--rollout-ps", type=float, help="simulated time of the rollouts, ps (scale's)")
     val.add_argument("--no-rollout", action="store_true", help="skip the DDD+ML rollout check")

@@ -57,6 +57,7 @@ class ValidateSettings:
     latent: int = 48
     layers: int = 3
     nye_grid: int = 32
+    nye_sigma: float = 2.0  # Gaussian Nye kernel width, grid spacings (spacing = box / nye_grid)
     rollout_seed: int = 101
     rollout_ps: float = 30.0
     threads: int = 2
@@ -136,7 +137,7 @@ def training_config(settings: ValidateSettings, trajectories: list[str], out: Pa
     n_val = min(settings.val_runs, len(trajectories) - 1)
     train, val = (trajectories[:-n_val], trajectories[-n_val:]) if n_val > 0 else (trajectories, [])
     return {"data": {"trajectories": train, "validation": val, "k": list(settings.lags)},
-            "nye": {"grid": settings.nye_grid},
+            "nye": {"grid": settings.nye_grid, "sigma": settings.nye_sigma},
             "model": {"latent": settings.latent, "layers": settings.layers},
             "train": {"epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr,
                       "seed": settings.seed, "threads": settings.threads},
@@ -256,7 +257,8 @@ def check_resumable(out: Path, settings: ValidateSettings) -> None:
     except ValueError:
         raise ValueError(f"{path}: unreadable settings of an earlier validation; choose another output folder")
     new = json.loads(json.dumps(asdict(settings)))
-    differ = sorted(k for k in new if k != "threads" and old.get(k) != new[k])
+    defaults = json.loads(json.dumps(asdict(ValidateSettings())))  # keys added later held their default before
+    differ = sorted(k for k in new if k != "threads" and old.get(k, defaults[k]) != new[k])
     if differ:
         listing = ", ".join(f"{k} {old.get(k)!r} -> {new[k]!r}" for k in differ)
         raise ValueError(f"{out} holds a validation with other settings ({listing}); resuming would reuse its runs "
@@ -392,7 +394,9 @@ def validation_report(summary: dict, title: str = "ddml validate") -> str:
               + f", snapshots every {s['output_interval_ps']:g} ps, FFT forces, all topology operations); "
               f"the last {s['val_runs']} for validation.",
               f"- Training: relative Nye loss (ml.losses), lags {s['lags']} frames, GNN K = {s['layers']}, latent "
-              f"{s['latent']}, {tr['epochs']} epochs, Nye grid {s['nye_grid']}^3; {tr['train_pairs']} training / "
+              f"{s['latent']}, {tr['epochs']} epochs, Nye grid {s['nye_grid']}^3, kernel sigma "
+              f"{s.get('nye_sigma', 2.0):g} spacings = {s.get('nye_sigma', 2.0) * s['box'] / s['nye_grid']:.3g} b; "
+              f"{tr['train_pairs']} training / "
               f"{tr['val_pairs']} validation pairs; best validation loss {tr['best_loss']:.4g} at epoch "
               f"{tr['best_epoch']} (1 = zero-velocity model).",
               "- Plots: probe_characters.png (velocities, pointwise errors, climb), probe.png (edge / screw fits), "
