@@ -109,6 +109,42 @@ def test_frank_read_source_emits_a_loop_only_above_its_critical_stress(factor, e
         assert abs(heights[699] - heights[399]) < 0.05 * length
 
 
+def test_pinned_back_segments_of_a_frank_read_circuit_stay_whole():
+    """A Frank-Read source A->B closed by pinned back segments B->C->D->A (C, D offset 40 b along the glide-plane
+    normal, every segment longer than maxseg). Refinement must leave segments between two pinned nodes whole (as
+    ExaDiS does): a node inserted in the back segment C-D, which is as long as the source and on a parallel plane,
+    would make it a second source. So after the source has emitted, the network holds 2 components: the circuit
+    and one loop (3 when C-D is refined)."""
+    length, h = 60.0, 40.0
+    t = line_direction(B, PLANE, 90.0)
+    source = frank_read_source(Cell.cubic(2000.0, centered=True), np.zeros(3), length, t, B, PLANE, 8)
+    a, b = source.positions[0], source.positions[-1]
+    n = source.num_nodes
+    positions = np.vstack([source.positions, b + h * PLANE, a + h * PLANE])  # C = n, D = n + 1
+    side = np.cross(B, PLANE) / np.linalg.norm(np.cross(B, PLANE))
+    segments = np.vstack([source.segments, [[n - 1, n], [n, n + 1], [n + 1, 0]]])
+    planes = np.vstack([source.planes, side, PLANE, side])
+    constraints = np.concatenate([source.constraints, [PINNED_NODE, PINNED_NODE]])
+    circuit = DislocationNetwork(source.cell, positions, segments, np.tile(B, (len(segments), 1)), planes,
+                                 constraints)
+    circuit.validate()
+    tau_fr = 2.0 * W.Ec * (0.5 + 0.5 / (1.0 - W.nu)) / length
+    sim = Simulation(circuit, LineTensionModel(W), GlideMobility(M=1000.0), TrapezoidIntegrator(maxdt=1e-12, rtol=0.5),
+                     StressControl(shear_stress(-2.0 * tau_fr, B, PLANE)),
+                     TopologySettings(maxseg=6.0, minseg=1.5, rann=1.0, min_loop_length=5.0))
+    for step in range(1000):
+        sim.step()
+        if step % 50 == 49 and free_components(sim.network):
+            break
+    net = sim.network
+    net.validate()
+    pinned = net.constraints == PINNED_NODE
+    back = pinned[net.segments[:, 0]] & pinned[net.segments[:, 1]]
+    assert int(back.sum()) == 3 and np.allclose(np.sort(net.segment_lengths()[back]), [h, h, length])
+    graph = coo_matrix((np.ones(net.num_segments), tuple(net.segments.T)), shape=(net.num_nodes,) * 2)
+    assert free_components(net) == 1 and connected_components(graph, directed=False)[0] == 2
+
+
 def test_edge_dipole_in_one_glide_plane_attracts_and_annihilates():
     """Two infinite edge lines of opposite b in the same glide plane attract elastically and annihilate."""
     t = line_direction(B, PLANE, 90.0)

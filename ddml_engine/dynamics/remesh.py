@@ -7,7 +7,8 @@ lie on different glide planes (unless the segment is tiny) and never merges into
 
 What we do, vectorised over the network:
 - refine: every segment of length L > maxseg is cut into ceil(L/maxseg) equal pieces in one go (new nodes on
-  the straight segment, same b and plane), so line length and shape are unchanged;
+  the straight segment, same b and plane), so line length and shape are unchanged; segments between two pinned
+  nodes are left whole (as in ExaDiS: a node inserted there would be free);
 - coarsen: a discretization node (two arms, same b through, not pinned) with an arm shorter than minseg is
   removed and its two neighbours joined by one segment, provided the new segment is no longer than maxseg,
   the neighbours are distinct and not already joined (a 3-node loop is never reduced further), and the arms
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ddml_engine.dynamics.topology import TINY_LENGTH, compact, insert_points, junction_planes, pair_keys
-from ddml_engine.network import DislocationNetwork
+from ddml_engine.network import PINNED_NODE, DislocationNetwork
 
 _PLANE_PARALLEL_TOL = 1e-3  # |n1 x n2|^2 below this: same plane family (ExaDiS uses the same threshold)
 #: Relative slack on maxseg: segments up to maxseg (1 + SLACK) are not refined, so that round-off in recomputed
@@ -30,13 +31,16 @@ SLACK = 1e-9
 
 def refine(network: DislocationNetwork, maxseg: float) -> DislocationNetwork:
     """Cut every segment longer than `maxseg` into ceil(L/maxseg) equal straight pieces (maxseg with a relative
-    slack of 1e-9, see SLACK)."""
+    slack of 1e-9, see SLACK), except segments whose two nodes are pinned."""
     if not maxseg > 0.0:
         raise ValueError(f"refine: maxseg must be positive, got {maxseg}")
     if not np.isfinite(maxseg) or network.num_segments == 0:
         return network
     lengths = network.segment_lengths()
     pieces = np.maximum(np.ceil(lengths / (maxseg * (1.0 + SLACK))).astype(np.int64), 1)
+    pinned = network.constraints == PINNED_NODE
+    pieces[pinned[network.segments[:, 0]] & pinned[network.segments[:, 1]]] = 1  # as ExaDiS: a new node there
+    # would be free to move, turning a pinned back segment into a second source
     long = np.flatnonzero(pieces > 1)
     if len(long) == 0:
         return network
@@ -126,8 +130,8 @@ def coarsen(network: DislocationNetwork, minseg: float, maxseg: float = np.inf,
 def remesh(network: DislocationNetwork, maxseg: float, minseg: float) -> DislocationNetwork:
     """Refine (segments <= maxseg) then coarsen (arms >= minseg where possible); see module doc.
 
-    Coarsening never creates a segment longer than maxseg, so every segment ends up <= maxseg, and a second
-    call changes nothing.
+    Coarsening never creates a segment longer than maxseg, so every segment ends up <= maxseg (segments between
+    two pinned nodes excepted), and a second call changes nothing.
     """
     if not (maxseg > 0.0 and minseg >= 0.0):
         raise ValueError(f"remesh: need maxseg > 0 and minseg >= 0, got maxseg={maxseg}, minseg={minseg}")
