@@ -121,14 +121,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.print_config:
         print(HELP)
         return 0
+    from ddml_engine.dynamics.runner import threads_setting
+
     try:
         config = load_config(args.config, args.set)
+        threads_setting(config)
     except (ValueError, KeyError, FileNotFoundError) as error:
         raise SystemExit(f"ddml simulate: {error}")
     if args.output_dir:
         config["run"]["output_dir"] = args.output_dir
     if args.no_progress:
         config["run"]["progress"] = False
+    threads = _threads_option(args.threads, "simulate")
+    if args.threads is not None:
+        config["run"]["threads"] = threads
     if args.runs:
         from ddml_engine.dynamics.runner import generate_training_set
 
@@ -149,7 +155,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(HELP)
         return 0
     try:
-        result = train(args.config, args.set, world_size=args.world_size)
+        overrides = list(args.set)
+        threads = _threads_option(args.threads, "train")
+        if args.threads is not None:
+            overrides.append(f"train.threads={threads}")
+        result = train(args.config, overrides, world_size=args.world_size)
     except (ValueError, KeyError, FileNotFoundError) as error:
         raise SystemExit(f"ddml train: {error}")
     print(f"best validation loss {result.best_loss:.4g} at epoch {result.best_epoch} "
@@ -218,10 +228,24 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _threads_option(value: int | None, command: str) -> int:
+    """--threads N (N >= 1); None -> 0 (= $DDML_THREADS, else the available cores)."""
+    from ddml_engine.parallel import resolve_threads
+
+    if value is not None and value < 1:
+        raise SystemExit(f"ddml {command}: --threads must be >= 1, got {value}")
+    try:
+        resolve_threads(value)  # a bad $DDML_THREADS is reported here, not mid-run
+    except ValueError as error:
+        raise SystemExit(f"ddml {command}: {error}")
+    return 0 if value is None else int(value)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ddml_engine.demo import run_demo
 
-    run_demo(args.output_dir, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    run_demo(args.output_dir, quick=args.quick, seed=args.seed, progress=not args.no_progress,
+             threads=_threads_option(args.threads, "demo"))
     return 0
 
 
@@ -243,7 +267,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if key in changes and not (np.isfinite(changes[key]) and changes[key] > 0):
             raise SystemExit(f"ddml validate: --{key.lower().replace('_', '-')} must be a positive number, "
                              f"got {changes[key]}")
-    for key in ("runs", "epochs", "threads", "loops", "nye_grid"):
+    changes["threads"] = _threads_option(changes.get("threads"), "validate")
+    for key in ("runs", "epochs", "loops", "nye_grid"):
         if key in changes and changes[key] < 1:
             raise SystemExit(f"ddml validate: --{key} must be >= 1, got {changes[key]}")
     settings = replace(base, **changes)
@@ -257,6 +282,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+THREADS_HELP = "numba and torch threads (default: $DDML_THREADS, else the cores this process may use)"
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ddml",
@@ -314,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="run this many seeded copies (seeds initial.seed, +1, ...) into output_dir/run_<seed>/; "
                                "resumable (the paper's section 2.2 training set: --runs 5 with the defaults)")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    simulate.add_argument("--threads", type=int, help=THREADS_HELP)
     simulate.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
     simulate.set_defaults(func=cmd_simulate)
 
@@ -332,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override one configuration value (TOML syntax), repeatable")
     train.add_argument("--world-size", type=int, help="processes for data-parallel training (default from config)")
+    train.add_argument("--threads", type=int, help=THREADS_HELP + " (per process)")
     train.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
     train.set_defaults(func=cmd_train)
 
@@ -361,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a tiny smoke version (a minute; not accurate), for tests")
     demo.add_argument("--seed", type=int, default=0, help="seed of the ground truth and of training (0)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs, logs)")
+    demo.add_argument("--threads", type=int, help=THREADS_HELP)
     demo.set_defaults(func=cmd_demo)
 
     val = sub.add_parser(
@@ -401,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--rollout-seed", type=int, help="seed of the unseen rollout start (101)")
     val.add_argument("--rollout-ps", type=float, help="simulated time of the rollouts, ps (scale's)")
     val.add_argument("--no-rollout", action="store_true", help="skip the DDD+ML rollout check")
-    val.add_argument("--threads", type=int, help="torch and numba threads (2)")
+    val.add_argument("--threads", type=int, help=THREADS_HELP)
     val.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs, logs)")
     val.set_defaults(func=cmd_validate)
 

@@ -39,9 +39,11 @@ def plot_training(metrics_csv: Path, png: Path) -> None:
 
 
 def run_demo(output_dir: str | os.PathLike = "runs/demo", quick: bool = False, seed: int = 0,
-             progress: bool = True) -> dict:
-    """A quick validation (validate.QUICK; validate.SMOKE when `quick`, for tests); returns its summary."""
+             progress: bool = True, threads: int = 0) -> dict:
+    """A quick validation (validate.QUICK; validate.SMOKE when `quick`, for tests); returns its summary.
+
+    threads: numba and torch threads (0 = $DDML_THREADS, else the available cores)."""
     from ddml_engine.validate import QUICK, SMOKE, run_validate
 
-    settings = replace(SMOKE if quick else QUICK, seed=seed)
+    settings = replace(SMOKE if quick else QUICK, seed=seed, threads=threads)
     return run_validate(output_dir, settings, progress=progress, title="ddml demo")

@@ -1,17 +1,76 @@
-"""Thread count for numba kernels: small jobs run on one thread.
+"""Thread counts: one setting for numba and torch, and serial execution of small jobs.
 
-A parallel numba region costs a fork/join of the worker threads; for small jobs (a few thousand segment pairs,
-one DDD sub-step of a small network) that overhead dominates, and on a loaded machine one late thread stalls
-the others. `threads_for(work)` runs jobs below `SERIAL_WORK` items on one thread.
+`configure_threads(n)` is the one place ddml sets its thread counts: `n` from the command line (`--threads`) or a
+configuration key (`run.threads`, `train.threads`), else the environment variable DDML_THREADS, else the cores
+this process may run on (`os.sched_getaffinity`). numba's kernels and torch's intra-op pool both get `n`; they
+never run at the same time (forces, then mobility), so the process never asks for more than `n` cores.
+
+Small jobs run on one thread: a parallel region costs a fork/join of the workers and, on a machine whose other
+cores are busy, one descheduled worker stalls the whole region (a GNN call on ~2,000 nodes took 1.5 s with 2
+torch threads next to a busy core, 9 ms with one). `threads_for(work)` (numba) and `torch_threads_for(work)`
+(torch) run jobs below their thresholds serially.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from typing import Iterator
 
 import numba
 
-SERIAL_WORK = 20_000
+SERIAL_WORK = 20_000  # numba: items (segment pairs, segments) below which a kernel runs on one thread
+TORCH_SERIAL_NODES = 20_000  # torch: graph nodes below which a GNN inference runs on one thread
+THREADS_ENV = "DDML_THREADS"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_threads(requested: int | None = None) -> int:
+    """Thread count: `requested` when > 0, else $DDML_THREADS when set, else `available_cores()`."""
+    if requested is not None and int(requested) > 0:
+        return int(requested)
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV}={text!r}: must be a positive integer") from None
+        if value < 1:
+            raise ValueError(f"{THREADS_ENV}={text!r}: must be a positive integer")
+        return value
+    return available_cores()
+
+
+_configured: int | None = None  # the count of the last configure_threads
+
+
+def configure_threads(requested: int | None = None) -> int:
+    """Set numba's and torch's thread counts to `resolve_threads(requested)`; returns the count.
+
+    torch is set now when already imported; code that imports torch later (the GNN mobility) calls
+    `sync_torch_threads()` (importing torch only to set its threads would cost seconds in linear-law runs).
+    """
+    global _configured
+    n = _configured = resolve_threads(requested)
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    return n
+
+
+def sync_torch_threads() -> None:
+    """Give torch the count of the last `configure_threads` call, if any."""
+    if _configured is not None:
+        import torch
+
+        torch.set_num_threads(_configured)
 
 
 @contextlib.contextmanager
@@ -26,3 +85,19 @@ def threads_for(work: int, serial_below: int = SERIAL_WORK) -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def torch_threads_for(work: int, serial_below: int = TORCH_SERIAL_NODES) -> Iterator[None]:
+    """Run the enclosed torch calls on one intra-op thread when `work` (graph nodes) is below `serial_below`."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if work >= serial_below or previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

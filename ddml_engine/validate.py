@@ -60,7 +60,7 @@ class ValidateSettings:
     nye_sigma: float = 2.0  # Gaussian Nye kernel width, grid spacings (spacing = box / nye_grid)
     rollout_seed: int = 101
     rollout_ps: float = 30.0
-    threads: int = 2
+    threads: int = 0  # numba and torch threads; 0 = $DDML_THREADS, else the available cores
     seed: int = 0  # training seed
     taus_mpa: tuple[float, float, int] = (50.0, 500.0, 10)
 
@@ -88,7 +88,8 @@ def simulation_config(settings: ValidateSettings, seed: int, output_dir: Path, m
                                            "Mclimb": settings.Mclimb})
     config["loading"].update(type="strain_rate", rate=float(sign * settings.strain_rate))
     duration = settings.duration_ps if duration_ps is None else duration_ps
-    config["run"].update(max_strain=float(settings.max_strain), max_time=float(duration) * 1e-12,
+    config["run"].update(threads=int(settings.threads), max_strain=float(settings.max_strain),
+                         max_time=float(duration) * 1e-12,
                          output_interval=settings.output_interval_ps * 1e-12, output_dir=str(output_dir),
                          progress=progress)
     if not config["run"]["max_strain"] and not config["run"]["max_time"]:
@@ -266,15 +267,9 @@ def check_resumable(out: Path, settings: ValidateSettings) -> None:
 
 
 def _set_threads(threads: int) -> None:
-    import torch
+    from ddml_engine.parallel import configure_threads
 
-    torch.set_num_threads(max(1, threads))
-    try:
-        import numba
-
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    except (ImportError, ValueError):
-        pass
+    configure_threads(threads or None)
 
 
 def run_validate(output_dir: str | os.PathLike = "runs/validate", settings: ValidateSettings | None = None,

@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "topology": {"maxseg": 15.0, "minseg": 3.0, "rann": 0.6, "split_multinodes": True, "min_loop_length": 6.0},
     "loading": {"type": "strain_rate", "rate": -2e8, "direction": [0.0, 0.0, 1.0], "stress_MPa": [0.0] * 6},
     "run": {"max_strain": 0.1, "max_steps": 0, "max_time": 0.0, "output_interval": 0.25e-12,
-            "output_dir": "runs/simulation", "progress": True},
+            "output_dir": "runs/simulation", "progress": True, "threads": 0},
 }
 
 HELP = """\
@@ -46,7 +46,8 @@ Configuration file (TOML). Every key is optional; defaults in brackets.
   [loading]     type ["strain_rate"]: rate [-2e8] 1/s (negative = compression), direction [[0,0,1]];
                 or "stress": stress_MPa [0,0,0,0,0,0] (xx,yy,zz,yz,xz,xy)
   [run]         max_strain [0.1]; max_steps [0 = no limit]; max_time [0 = no limit] s;
-                output_interval [0.25e-12] s between snapshots; output_dir ["runs/simulation"]; progress [true]
+                output_interval [0.25e-12] s between snapshots; output_dir ["runs/simulation"]; progress [true];
+                threads [0 = $DDML_THREADS, else the available cores] for numba and torch
 """
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ddml_engine.dynamics.config import build_simulation
 from ddml_engine.io.store import SnapshotStore
+from ddml_engine.parallel import THREADS_ENV, configure_threads
 
 
 def _restore_loading(loading, extra: dict, stress: np.ndarray | None) -> None:
@@ -21,6 +22,16 @@ def _restore_loading(loading, extra: dict, stress: np.ndarray | None) -> None:
         loading.applied = np.asarray(stress, float)
 
 
+
+def threads_setting(config: dict) -> int:
+    """run.threads, checked: a whole number >= 0 (0 = $DDML_THREADS, else the available cores)."""
+    threads = config["run"].get("threads", 0)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"run.threads must be a whole number >= 0 (0 = ${THREADS_ENV} or all available cores), "
+                         f"got {threads!r}")
+    return threads
+
+
 def run_simulation(config: dict, restart: str | None = None, restart_frame: int = -1) -> dict:
     """Run the simulation described by `config` (see ddml_engine.dynamics.config) and write its outputs.
 
@@ -29,6 +40,7 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
     Returns a summary dict (also written as summary.json).
     """
     run = config["run"]
+    configure_threads(threads_setting(config) or None)
     out = Path(run["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "trajectory.h5"

@@ -66,7 +66,8 @@ optional except data.trajectories; defaults in brackets. Override any key with '
                 loss_normalization ["static"] (absolute loss only): loss divided by
                 the mean zero-velocity loss of the training pairs (a V = 0 model scores 1), "target" (by the mean
                 sum alpha_target^2) or "none"; deterministic [false]: torch deterministic algorithms;
-                threads [0 = torch default] per process; augment ["cubic"]: train on every pair rotated
+                threads [0 = $DDML_THREADS, else the available cores, shared among data-parallel processes]
+                (numba and torch); augment ["cubic"]: train on every pair rotated
                 (cell included) by a random proper cube rotation, drawn afresh each epoch (exact for cubic
                 crystals: the law is invariant under the cube's rotations), or "none"
   [output]      dir ["runs/training"]: last.pt, best.pt, metrics.csv, summary.json, the exported model;

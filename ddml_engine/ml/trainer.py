@@ -54,6 +54,7 @@ from ddml_engine.ml.losses import RelativeLossSettings, absolute_pair_losses
 from ddml_engine.ml.losses import pair_losses as named_pair_losses
 from ddml_engine.ml.model import GNNMobilityModel
 from ddml_engine.ml.train_config import load_train_config
+from ddml_engine.parallel import configure_threads, resolve_threads
 
 METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_static_loss", "lr", "epoch_time_s", "elapsed_s")
 
@@ -236,10 +237,10 @@ class Trainer:
     def __init__(self, config: dict, rank: int = 0, world_size: int = 1, data: DataInfo | None = None):
         self.config, self.rank, self.world_size = config, rank, world_size
         tr = config["train"]
-        if int(tr["threads"]) > 0:
-            torch.set_num_threads(int(tr["threads"]))
-        elif world_size > 1:  # data-parallel processes on one machine: share the cores
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+        threads = resolve_threads(int(tr["threads"]) or None)
+        if world_size > 1 and not int(tr["threads"]):  # data-parallel processes on one machine share the cores
+            threads = max(1, threads // world_size)
+        configure_threads(threads)
         if tr["deterministic"]:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)

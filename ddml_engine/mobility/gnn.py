@@ -17,6 +17,7 @@ from ddml_engine.ml.export import PhysicalGNNMobility, load_model
 from ddml_engine.ml.graph import raw_inputs
 from ddml_engine.ml.model import GNNMobilityModel
 from ddml_engine.network import PINNED_NODE, DislocationNetwork
+from ddml_engine.parallel import sync_torch_threads, torch_threads_for
 
 
 class GNNMobility:
@@ -35,6 +36,7 @@ class GNNMobility:
         else:
             raise TypeError(f"GNNMobility needs a model file path or a torch module, got {type(model).__name__}")
         self.module = module
+        sync_torch_threads()  # the thread count of ddml's setting (parallel.configure_threads), if made
         reference = next(iter(module.buffers()), None)
         self.device = reference.device if reference is not None else torch.device(device)
 
@@ -50,7 +52,7 @@ class GNNMobility:
         pinned = torch.as_tensor(network.constraints == PINNED_NODE, device=self.device)
         # Unoptimised TorchScript execution skips the profiling executor's warm-up runs (graph sizes change
         # every DDD step); the kernels are the same aten ops, so steady-state speed is unchanged.
-        with torch.inference_mode(), torch.jit.optimized_execution(False):
+        with torch.inference_mode(), torch.jit.optimized_execution(False), torch_threads_for(network.num_nodes):
             v = self.module(t["forces"], t["node_flags"], t["segments"], t["burgers"], t["segment_vectors"],
                             t["segment_flags"], pinned)
         out = v.detach().to("cpu", torch.float64).numpy().copy()

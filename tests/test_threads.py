@@ -1,0 +1,91 @@
+"""One thread setting for numba and torch: precedence (option > $DDML_THREADS > cores), the commands' --threads,
+serial execution of small jobs, and errors that name the setting."""
+import json
+import subprocess
+import sys
+
+import numba
+import pytest
+import torch
+
+from ddml_engine.parallel import (THREADS_ENV, available_cores, configure_threads, resolve_threads, threads_for,
+                                  torch_threads_for)
+
+
+@pytest.fixture
+def restore_threads():
+    before = numba.get_num_threads(), torch.get_num_threads()
+    yield
+    numba.set_num_threads(before[0])
+    torch.set_num_threads(before[1])
+
+
+def test_precedence_option_then_environment_then_cores(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert resolve_threads(None) == available_cores() == resolve_threads(0)
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert resolve_threads(None) == 1 and resolve_threads(3) == 3
+    for bad in ("abc", "0", "-2"):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        with pytest.raises(ValueError, match=THREADS_ENV):
+            resolve_threads(None)
+
+
+def test_configure_sets_numba_and_torch_alike(restore_threads, monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert configure_threads(1) == 1
+    assert numba.get_num_threads() == 1 and torch.get_num_threads() == 1
+    n = configure_threads(None)
+    assert n == available_cores()
+    assert torch.get_num_threads() == n and numba.get_num_threads() == min(n, numba.config.NUMBA_NUM_THREADS)
+
+
+def test_small_jobs_run_on_one_thread_and_the_count_comes_back(restore_threads):
+    configure_threads(2)
+    with threads_for(10):
+        assert numba.get_num_threads() == 1
+    with torch_threads_for(10):
+        assert torch.get_num_threads() == 1
+    with torch_threads_for(10 ** 6):
+        assert torch.get_num_threads() == 2
+    assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS) and torch.get_num_threads() == 2
+
+
+def test_torch_imported_later_gets_the_setting_with_the_gnn_mobility():
+    """configure_threads before torch is imported (ddml simulate sets threads first) still reaches torch when
+    the GNN mobility is built."""
+    code = ("import os, sys; os.environ.pop('OMP_NUM_THREADS', None)\n"
+            "from ddml_engine.parallel import configure_threads\n"
+            "assert 'torch' not in sys.modules\n"
+            "configure_threads(1)\n"
+            "from ddml_engine.ml.model import GNNMobilityModel\n"
+            "from ddml_engine.mobility.gnn import GNNMobility\n"
+            "GNNMobility(GNNMobilityModel(latent=8, layers=1))\n"
+            "import torch, numba; print(torch.get_num_threads(), numba.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]
+
+
+def test_simulate_records_and_applies_its_threads(tmp_path, restore_threads):
+    from ddml_engine.cli import main
+
+    out = tmp_path / "run"
+    main(["simulate", "--threads", "1", "--output-dir", str(out), "--no-progress", "--set", "run.max_steps=1",
+          "--set", "initial.count=2", "--set", "cell.size=100.0", "--set", "initial.radius=20.0",
+          "--set", 'forces.model="line-tension"'])
+    assert json.loads((out / "config.json").read_text())["run"]["threads"] == 1
+    assert numba.get_num_threads() == 1 and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--threads", "0"], "ddml simulate: --threads must be >= 1"),
+    (["train", "--threads", "-1"], "ddml train: --threads must be >= 1"),
+    (["simulate", "--set", "run.threads=1.5", "--set", "run.max_steps=1"], "run.threads must be a whole number"),
+])
+def test_bad_thread_settings_are_one_line_errors(argv, message, tmp_path):
+    from ddml_engine.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(argv + (["--output-dir", str(tmp_path / "x")] if argv[0] == "simulate" else []))
+    assert message in str(raised.value)
