@@ -25,10 +25,11 @@ def _parse_stress(text: str, unit: str) -> np.ndarray:
     return values * STRESS_UNITS[unit]
 
 
-def _add_material_args(parser: argparse.ArgumentParser, default: str = "W") -> None:
+def _add_material_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("material (isotropic elasticity)")
-    group.add_argument("--material", default=default, choices=sorted(PRESETS),
-                       help=f"material preset (default {default}); presets: "
+    group.add_argument("--material", choices=sorted(PRESETS),
+                       help="material preset (default: the one a ddml trajectory .h5 records; ParaDiS .data and "
+                            "OVITO .ca files record none); presets: "
                             + "; ".join(f"{k}: b={m.burgers_m * 1e10:.4g} A, mu={m.mu / 1e9:.4g} GPa, nu={m.nu}"
                                         for k, m in PRESETS.items()))
     group.add_argument("--mu", type=float, help="override shear modulus (Pa)")
@@ -38,9 +39,31 @@ def _add_material_args(parser: argparse.ArgumentParser, default: str = "W") -> N
                        help="override core energy Ec (Pa); default mu/(4 pi) ln(a/0.1) as in ExaDiS")
 
 
-def _material_from_args(args: argparse.Namespace):
-    return material(args.material, mu=args.mu, nu=args.nu, core_radius=args.core_radius,
-                    core_energy=args.core_energy)
+def describe_material(mat) -> str:
+    """One line: name, lattice, b, mu, nu, core radius and energy, with units."""
+    return (f"{mat.name} ({mat.crystal.upper()}, b = {mat.burgers_m * 1e10:.4g} A, mu = {mat.mu / 1e9:.4g} GPa, "
+            f"nu = {mat.nu:.4g}, core radius {mat.core_radius:.3g} b, Ec = {mat.Ec / 1e9:.4g} GPa)")
+
+
+def _material_for(args: argparse.Namespace, path: str, command: str, required: bool = True):
+    """The material of `path`: --material (with overrides) or the one the file records; printed with its source.
+
+    A file that records none and no --material: an error naming both ways when `required`, else None."""
+    from ddml_engine.io import recorded_material
+
+    overrides = {k: getattr(args, k, None) for k in ("mu", "nu", "core_radius", "core_energy")}
+    if args.material:
+        mat, source = material(args.material, **overrides), "given by --material"
+    else:
+        recorded = recorded_material(path)
+        if recorded is None:
+            if not required:
+                return None
+            raise SystemExit(f"ddml {command}: {path} records no material; pass --material "
+                             f"({', '.join(PRESETS)}), or give a ddml trajectory (.h5), which records its own")
+        mat, source = recorded.with_overrides(**overrides), f"recorded in {path}"
+    print(f"material: {describe_material(mat)}; {source}")
+    return mat
 
 
 def _read(path: str):
@@ -55,30 +78,62 @@ def _read(path: str):
         raise SystemExit(f"ddml: {error}")
 
 
+def _si_length(metres: float) -> str:
+    """A length in nm, um or mm, whichever reads best."""
+    for unit, scale in (("nm", 1e-9), ("um", 1e-6), ("mm", 1e-3)):
+        if abs(metres) < 1000 * scale:
+            return f"{metres / scale:.4g} {unit}"
+    return f"{metres:.4g} m"
+
+
 # ----------------------------------------------------------------------------- info
 def cmd_info(args: argparse.Namespace) -> int:
     network = _read(args.file)
-    summary = network.summary()
-    if args.burgers_m:
-        summary["density_per_m2"] = network.density(args.burgers_m)
+    if args.json:  # keep stdout pure JSON
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            mat = _material_for(args, args.file, "info", required=False)
+    else:
+        mat = _material_for(args, args.file, "info", required=False)
+    summary = network.summary(mat.crystal if mat else None)
+    burgers_m = args.burgers_m or (mat.burgers_m if mat else None)
+    summary["material"] = mat.name if mat else None
+    if mat:
+        summary["lattice_source"] = f"material {mat.name}"
+    if burgers_m:
+        summary["burgers_m"] = burgers_m
+        summary["density_per_m2"] = network.density(burgers_m)
+        summary["total_length_m"] = summary["total_length_b"] * burgers_m
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0 if summary["frank_violations"] == 0 else 1
     cell = network.cell
     print(f"{args.file}")
+    if mat is None:
+        print("  material       none recorded (pass --material for lengths in m and density in 1/m^2)")
     print(f"  nodes          {summary['nodes']}  (physical {summary['physical_nodes']}, pinned {summary['pinned_nodes']})")
     print(f"  segments       {summary['segments']}")
     print(f"  cell           {' x '.join(f'{v:.6g}' for v in cell.lengths)} b, origin "
           f"{np.array2string(cell.origin, precision=6)}, periodic {cell.periodic}")
-    print(f"  line length    {summary['total_length_b']:.6g} b")
-    density = f"{summary['density_per_b2']:.6g} /b^2"
-    if args.burgers_m:
-        density += f" = {summary['density_per_m2']:.4g} /m^2"
-    print(f"  density        {density}")
-    print("  Burgers families (|b| components, count):")
-    for family, count in summary["burgers_families_abs"].items():
-        print(f"    {family:<28s} {count}")
-    print(f"  BCC 1/2<111>   {summary['bcc_glissile_111']}   <100> junctions {summary['bcc_junction_100']}")
+    length = f"{summary['total_length_b']:.6g} b"
+    if burgers_m:
+        length += f" = {_si_length(summary['total_length_m'])}"
+        print(f"  cell           {' x '.join(_si_length(v * burgers_m) for v in cell.lengths)}")
+    print(f"  line length    {length}")
+    if burgers_m:
+        print(f"  density        {summary['density_per_m2']:.4g} m^-2  ({summary['density_per_b2']:.4g} b^-2)")
+    else:
+        print(f"  density        {summary['density_per_b2']:.6g} b^-2")
+    lattice = summary["lattice"]
+    print(f"  lattice        {lattice.upper() if lattice else 'unknown'} ({summary['lattice_source']})")
+    print("  Burgers vectors (segments):")
+    for family, count in summary["burgers_families"].items():
+        print(f"    {family or 'unrecognised':<36s} {count}")
+    print("  segment classes:")
+    for name, count in summary["segment_classes"].items():
+        print(f"    {name:<36s} {count}")
     if summary["frank_violations"]:
         print(f"  Frank's rule   VIOLATED at {summary['frank_violations']} unpinned nodes "
               f"(e.g. {network.frank_violations()[:5].tolist()})")
@@ -93,7 +148,7 @@ def cmd_forces(args: argparse.Namespace) -> int:
     from ddml_engine.io.vtk import write_vtp
 
     network = _read(args.file)
-    mat = _material_from_args(args)
+    mat = _material_for(args, args.file, "forces")
     stress = _parse_stress(args.stress, args.stress_unit)
     model = make_force_model(args.model, mat, cutoff=args.cutoff)
     start = time.perf_counter()
@@ -101,8 +156,7 @@ def cmd_forces(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     total = sum(terms.values())
     magnitude = np.linalg.norm(total, axis=1)
-    print(f"{network.num_nodes} nodes, {network.num_segments} segments, model '{args.model}', "
-          f"material {mat.name} (mu={mat.mu:.4g} Pa, nu={mat.nu}, a={mat.core_radius} b, Ec={mat.Ec:.4g} Pa)")
+    print(f"{network.num_nodes} nodes, {network.num_segments} segments, force model '{args.model}'")
     print(f"forces computed in {elapsed:.3f} s; |F| max {magnitude.max(initial=0):.4g}, "
           f"mean {magnitude.mean() if len(magnitude) else 0:.4g} Pa*b^2")
     if args.output:
@@ -296,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Print nodes, segments, line length, density, Burgers-vector families and "
                                       "Frank's-rule check of a network file. Exit status 1 if Frank's rule fails.")
     info.add_argument("file", help="network file (.data ParaDiS, .ca OVITO)")
-    info.add_argument("--burgers-m", type=float, help="Burgers magnitude in m, to report density in 1/m^2")
+    info.add_argument("--burgers-m", type=float, help="Burgers magnitude in m (default: the material's)")
+    _add_material_args(info)
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(func=cmd_info)
 
@@ -309,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="applied stress 'xx,yy,zz,yz,xz,xy' (Voigt order), in --stress-unit (default 0)")
     forces.add_argument("--stress-unit", default="MPa", choices=list(STRESS_UNITS), help="unit of --stress (MPa)")
     forces.add_argument("--model", default="elastic",
-                        choices=["line-tension", "elastic", "elastic-cutoff"],
+                        choices=["line-tension", "elastic", "elastic-cutoff", "fft"],
                         help="force model: line tension only (applied + core), elastic (all segment pairs, "
                              "non-singular), elastic-cutoff (pairs within --cutoff). Default: elastic")
     forces.add_argument("--cutoff", type=float, help="pair cutoff for elastic-cutoff (units of b)")
@@ -483,7 +538,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -318,14 +318,18 @@ class DislocationNetwork:
                    np.concatenate([p.planes for p in parts]),
                    np.concatenate([p.constraints for p in parts]))
 
-    def summary(self) -> dict:
-        """Numbers for `ddml info`: sizes, length, density, Burgers families, Frank's-rule check."""
-        classes = self.segment_classes()
-        families: dict[str, int] = {}
-        canon = np.round(np.abs(self.burgers) * 1e4) / 1e4
-        for vec, count in zip(*np.unique(canon, axis=0, return_counts=True)):
-            families["[" + " ".join(f"{v:.4g}" for v in vec) + "]"] = int(count)
+    def summary(self, lattice: str | None = None) -> dict:
+        """Numbers for `ddml info`: sizes, length, density, Burgers families and segment classes of `lattice`
+        ('bcc' / 'fcc'; inferred from the Burgers vectors when None), Frank's-rule check."""
+        from ddml_engine.crystallography import count, family_names, infer_lattice, segment_class_names
+
+        source = "given" if lattice else "inferred from the Burgers vectors"
+        lattice = lattice or infer_lattice(self.burgers)
+        families = count(family_names(self.burgers, lattice)) if lattice else {}
+        classes = count(segment_class_names(self.burgers, self.planes, lattice)) if lattice else {}
         return {
+            "lattice": lattice,
+            "lattice_source": source if lattice else "no segments",
             "nodes": self.num_nodes,
             "segments": self.num_segments,
             "pinned_nodes": int(np.sum(self.constraints == PINNED_NODE)),
@@ -333,8 +337,7 @@ class DislocationNetwork:
             "total_length_b": self.total_length(),
             "cell_volume_b3": self.cell.volume,
             "density_per_b2": self.density(),
-            "burgers_families_abs": families,
-            "bcc_glissile_111": int(np.sum(classes == GLISSILE_111)),
-            "bcc_junction_100": int(np.sum(classes == JUNCTION_100)),
+            "burgers_families": families,
+            "segment_classes": classes,
             "frank_violations": int(len(self.frank_violations())),
         }

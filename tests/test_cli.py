@@ -15,21 +15,41 @@ CU = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "cu_1
 
 
 def test_info_summarises_the_cu_network(capsys):
-    assert main(["info", str(CU), "--burgers-m", "2.55e-10"]) == 0
+    assert main(["info", str(CU), "--material", "Cu"]) == 0
     text = capsys.readouterr().out
     assert "nodes          5055" in text and "segments       5930" in text
-    assert "Frank's rule   ok" in text
+    assert "Frank's rule   ok" in text and "material: Cu (FCC" in text
+    assert "lattice        FCC (material Cu)" in text and "m^-2" in text
     assert main(["info", str(CU), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     network = read_network(CU)
     assert summary["total_length_b"] == pytest.approx(network.total_length())
     assert summary["density_per_b2"] == pytest.approx(network.total_length() / 58824.0**3)
-    # FCC Cu: 1/2<110> glide segments (|b| = 1) and a few Lomer-type <100> junctions (|b| = sqrt(2)).
-    families = [(np.sort(np.array(k.strip("[]").split(), float)), n)
-                for k, n in summary["burgers_families_abs"].items()]
-    glide = sum(n for f, n in families if np.allclose(f, [0, 0.7071, 0.7071], atol=1e-4))
-    lomer = sum(n for f, n in families if np.allclose(f, [0, 0, 1.414], atol=1e-3))
-    assert glide + lomer == 5930 and lomer == 54
+    assert summary["material"] is None and "density_per_m2" not in summary
+    # FCC Cu, recognised from its Burgers vectors without a material: 1/2<110> segments, on {111} glide planes
+    # or on {001} (Lomer junctions), and Hirth locks a<100> (|b| = sqrt(2) in units of |1/2<110>|).
+    assert summary["lattice"] == "fcc" and summary["lattice_source"] == "inferred from the Burgers vectors"
+    assert summary["burgers_families"] == {"1/2<110>": 5876, "<100>": 54}
+    perfect = np.isclose(np.linalg.norm(network.burgers, axis=1), 1.0)
+    lomer = np.sum(perfect & np.all(np.isclose(np.sort(np.abs(network.planes), axis=1), [0, 0, 1]), axis=1))
+    assert summary["segment_classes"] == {"glissile 1/2<110> on {111}": 5876 - lomer,
+                                          "Lomer 1/2<110> (sessile)": lomer, "Hirth lock <100>": 54}
+    assert lomer == 938
+
+
+def test_info_takes_the_material_a_trajectory_records(tmp_path, capsys):
+    from ddml_engine.dynamics.configs import random_prismatic_loops
+    from ddml_engine.io.store import SnapshotStore
+    from ddml_engine.network import Cell
+
+    net = random_prismatic_loops(Cell.cubic(100.0), 2, 20.0, 5.0, seed=1)
+    with SnapshotStore(tmp_path / "t.h5", "a", material=material("Ta")) as store:
+        store.append(net, 0.0)
+    assert main(["info", str(tmp_path / "t.h5"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["material"] == "Ta" and summary["lattice"] == "bcc"
+    assert summary["density_per_m2"] == pytest.approx(net.total_length() / 100.0**3 / material("Ta").burgers_m**2)
+    assert summary["burgers_families"] == {"1/2<111>": net.num_segments}
 
 
 def test_info_reports_frank_violations_with_exit_status(tmp_path, capsys):
@@ -46,6 +66,23 @@ def test_info_reports_frank_violations_with_exit_status(tmp_path, capsys):
         main(["info", str(bad)])
     with pytest.raises(SystemExit, match="no such file"):
         main(["info", str(tmp_path / "missing.data")])
+
+
+def test_forces_needs_a_material_and_runs_the_readme_example(tmp_path, capsys):
+    """A ParaDiS file records no material: no silent tungsten. The README's `--model fft` example runs."""
+    from ddml_engine.dynamics.configs import random_prismatic_loops
+    from ddml_engine.io.paradis import write_paradis
+    from ddml_engine.network import Cell
+
+    with pytest.raises(SystemExit, match=r"records no material; pass --material \(W.*\.h5"):
+        main(["forces", str(CU), "--model", "line-tension"])
+    path = tmp_path / "loops.data"
+    write_paradis(random_prismatic_loops(Cell.cubic(200.0), 3, 30.0, 10.0, seed=2), path)
+    assert main(["forces", str(path), "--material", "W", "--stress", "0,0,0,0,100,0", "--model", "fft",
+                 "-o", str(tmp_path / "f.vtp")]) == 0
+    text = capsys.readouterr().out
+    assert "material: W (BCC, b = 2.743 A, mu = 149.8 GPa" in text and "given by --material" in text
+    assert (tmp_path / "f.vtp").stat().st_size > 0
 
 
 def test_forces_writes_vtp_matching_the_engine(tmp_path, capsys):
