@@ -39,12 +39,6 @@ def _add_material_args(parser: argparse.ArgumentParser) -> None:
                        help="override core energy Ec (Pa); default mu/(4 pi) ln(a/0.1) as in ExaDiS")
 
 
-def describe_material(mat) -> str:
-    """One line: name, lattice, b, mu, nu, core radius and energy, with units."""
-    return (f"{mat.name} ({mat.crystal.upper()}, b = {mat.burgers_m * 1e10:.4g} A, mu = {mat.mu / 1e9:.4g} GPa, "
-            f"nu = {mat.nu:.4g}, core radius {mat.core_radius:.3g} b, Ec = {mat.Ec / 1e9:.4g} GPa)")
-
-
 def _material_for(args: argparse.Namespace, path: str, command: str, required: bool = True):
     """The material of `path`: --material (with overrides) or the one the file records; printed with its source.
 
@@ -62,7 +56,7 @@ def _material_for(args: argparse.Namespace, path: str, command: str, required: b
             raise SystemExit(f"ddml {command}: {path} records no material; pass --material "
                              f"({', '.join(PRESETS)}), or give a ddml trajectory (.h5), which records its own")
         mat, source = recorded.with_overrides(**overrides), f"recorded in {path}"
-    print(f"material: {describe_material(mat)}; {source}")
+    print(f"material: {mat.describe()}; {source}")
     return mat
 
 
@@ -175,11 +169,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.print_config:
         print(HELP)
         return 0
+    from ddml_engine.dynamics.config import config_material
     from ddml_engine.dynamics.runner import threads_setting
 
     try:
         config = load_config(args.config, args.set)
         threads_setting(config)
+        config_material(config, args.restart)
     except (ValueError, KeyError, FileNotFoundError) as error:
         raise SystemExit(f"ddml simulate: {error}")
     if args.output_dir:

@@ -36,6 +36,11 @@ class Material:
             return self.core_energy
         return self.mu / (4.0 * math.pi) * math.log(self.core_radius / 0.1)
 
+    def describe(self) -> str:
+        """One line with units: name, lattice, b, mu, nu, core radius and energy."""
+        return (f"{self.name} ({self.crystal.upper()}, b = {self.burgers_m * 1e10:.4g} A, mu = {self.mu / 1e9:.4g} "
+                f"GPa, nu = {self.nu:.4g}, core radius {self.core_radius:.3g} b, Ec = {self.Ec / 1e9:.4g} GPa)")
+
     @property
     def youngs_modulus(self) -> float:
         """E = 2 mu (1 + nu)."""

@@ -113,3 +113,34 @@ def test_md_input_writes_a_runnable_lammps_folder(tmp_path, capsys):
     assert (folder / "crystal.data").stat().st_mode & 0o044  # readable by others: not a 0600 temporary file
     with pytest.raises(SystemExit, match="does not fit the box"):
         main(["md", "input", str(tmp_path / "small"), "--cells", "8"])
+
+
+SMALL_RUN = ["--no-progress", "--set", "run.max_steps=1", "--set", 'forces.model="line-tension"']
+
+
+def test_simulate_takes_the_material_from_the_start_file_or_refuses(tmp_path, capsys):
+    """A ParaDiS start file records no material: an error naming both ways, before anything is written;
+    a ddml trajectory records its own; [material] overrides are accepted."""
+    from ddml_engine.dynamics.configs import random_prismatic_loops
+    from ddml_engine.io.paradis import write_paradis
+    from ddml_engine.io.store import SnapshotStore
+    from ddml_engine.network import Cell
+
+    net = random_prismatic_loops(Cell.cubic(100.0), 2, 20.0, 5.0, seed=1)
+    write_paradis(net, tmp_path / "start.data")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "trajectory.h5").write_bytes(b"an earlier run")
+    with pytest.raises(SystemExit, match=r"start\.data records no material: set material\.name .*\.h5"):
+        main(["simulate", "--output-dir", str(out), "--set", 'initial.type="file"',
+              "--set", f'initial.file="{tmp_path / "start.data"}"'] + SMALL_RUN)
+    assert (out / "trajectory.h5").read_bytes() == b"an earlier run"  # nothing replaced
+    with SnapshotStore(tmp_path / "ta.h5", "a", material=material("Ta")) as store:
+        store.append(net, 0.0)
+    main(["simulate", "--output-dir", str(tmp_path / "ta"), "--set", 'initial.type="file"',
+          "--set", f'initial.file="{tmp_path / "ta.h5"}"', "--set", "material.mu=6e10"] + SMALL_RUN)
+    assert "material: Ta (BCC, b = 2.85 A, mu = 60 GPa" in capsys.readouterr().out
+    with SnapshotStore(tmp_path / "ta" / "trajectory.h5", "r") as store:
+        assert store.material.name == "Ta" and store.material.mu == 6e10
+    with pytest.raises(SystemExit, match=r"material\.nu must be below 0\.5"):
+        main(["simulate", "--output-dir", str(tmp_path / "nu"), "--set", "material.nu=0.5"] + SMALL_RUN)

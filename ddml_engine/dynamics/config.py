@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 DEFAULTS: dict[str, Any] = {
-    "material": {"name": "W"},  # plus optional mu, nu, core_radius, core_energy overrides
+    # name "" = the material the start file records (initial.type = "file"), W for generated networks;
+    # mu, nu, core_radius, core_energy: overrides of the preset, 0 = the preset's
+    "material": {"name": "", "mu": 0.0, "nu": 0.0, "core_radius": 0.0, "core_energy": 0.0},
     "cell": {"size": 300.0},  # cube side (b)
     "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "lines": 0, "seed": 1, "file": ""},
     "forces": {"model": "fft", "cutoff": 150.0, "grid": 64},
@@ -28,7 +30,9 @@ DEFAULTS: dict[str, Any] = {
 
 HELP = """\
 Configuration file (TOML). Every key is optional; defaults in brackets.
-  [material]    name ["W"] (presets W, Ta, Cu); mu (Pa), nu, core_radius (b) [1], core_energy (Pa)
+  [material]    name [""]: a preset (W, W-FS, Ta, Cu); "" = the one the start file records (a ddml trajectory;
+                ParaDiS/.ca files record none: then name it), W for generated loops; overrides of the preset,
+                0 = the preset's: mu [0] Pa, nu [0], core_radius [0] b (preset 1), core_energy [0] Pa
   [cell]        size [300.0]: periodic cube side in b
   [initial]     type ["prismatic_loops"] or "file"; count [12]; radius [63.0] b (or [min, max]);
                 lines [0]: infinite straight 1/2<111> lines of random character (screw, 35, 55, 71 deg, edge)
@@ -83,6 +87,37 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return config
 
 
+def config_material(config: dict, restart: str | None = None):
+    """(Material, where it came from) of a configuration: material.name, else the material the start file
+    (or the `restart` trajectory) records, else W for generated networks; material.* overrides applied."""
+    from ddml_engine.io import recorded_material
+    from ddml_engine.materials import PRESETS, material
+
+    m = config["material"]
+    overrides = {}
+    for key in ("mu", "nu", "core_radius", "core_energy"):
+        value = m.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"material.{key} must be a finite number >= 0 (0 = the preset's), got {value!r}")
+        overrides[key] = float(value) or None
+    if overrides["nu"] is not None and not overrides["nu"] < 0.5:
+        raise ValueError(f"material.nu must be below 0.5, got {overrides['nu']}")
+    name = str(m.get("name") or "")
+    if name:
+        try:
+            return material(name, **overrides), f"material.name = {name!r}"
+        except KeyError as error:
+            raise ValueError(f"material.name: {error.args[0]}") from None
+    source = restart or (config["initial"].get("file") if config["initial"]["type"] == "file" else None)
+    if source:
+        recorded = recorded_material(source)
+        if recorded is None:
+            raise ValueError(f"{source} records no material: set material.name ({', '.join(PRESETS)}), e.g. "
+                             f"--set material.name='\"W\"', or start from a ddml trajectory (.h5), which records its own")
+        return recorded.with_overrides(**overrides), f"recorded in {source}"
+    return material("W", **overrides), "the default for generated networks (set material.name to change it)"
+
+
 def build_network(config: dict):
     from ddml_engine.dynamics.configs import random_prismatic_loops
     from ddml_engine.network import Cell, DislocationNetwork
@@ -121,16 +156,14 @@ def build_mobility(config: dict, material):
     raise ValueError(f"mobility.law must be 'bcc' or 'gnn', got '{mob['law']}'")
 
 
-def build_simulation(config: dict, store=None, network=None):
+def build_simulation(config: dict, store=None, network=None, restart: str | None = None):
     """Simulation object from a configuration dict (network from `initial` unless given)."""
     from ddml_engine.dynamics.integrators import EulerIntegrator, MultiStepIntegrator, TrapezoidIntegrator
     from ddml_engine.dynamics.loading import StressControl, UniaxialStrainRate
     from ddml_engine.dynamics.simulation import Simulation, TopologySettings
     from ddml_engine.forces.model import make_force_model
-    from ddml_engine.materials import material
 
-    m = config["material"]
-    mat = material(m["name"], **{k: v for k, v in m.items() if k != "name"})
+    mat, _ = config_material(config, restart)
     network = network if network is not None else build_network(config)
     f = config["forces"]
     forces = make_force_model(f["model"], mat, cutoff=f.get("cutoff"), grid=int(f.get("grid", 64)))

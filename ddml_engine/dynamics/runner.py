@@ -39,8 +39,11 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
     frames are appended to run.output_dir/trajectory.h5 (which must then end at that frame, or be another file).
     Returns a summary dict (also written as summary.json).
     """
+    from ddml_engine.dynamics.config import config_material
+
     run = config["run"]
     configure_threads(threads_setting(config) or None)
+    mat, source = config_material(config, restart)  # before anything is written
     out = Path(run["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "trajectory.h5"
@@ -58,11 +61,9 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
                              f"frames after it (last is {last}); choose another --output-dir")
     elif store_path.exists():
         store_path.unlink()  # a fresh run replaces an old trajectory of the same directory
-    from ddml_engine.materials import material
-
-    mat_cfg = config["material"]
-    mat = material(mat_cfg["name"], **{k: v for k, v in mat_cfg.items() if k != "name"})
     from ddml_engine.forces.model import ForceModelSpec
+
+    print(f"[ddml simulate] material: {mat.describe()}; {source}", flush=True)
 
     f = config["forces"]
     spec = ForceModelSpec.of(f["model"], f.get("cutoff"), int(f.get("grid", 64)))
@@ -70,7 +71,7 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
                           metadata={"config": json.dumps(config), "force_model": spec.to_dict()})
     try:
         network = start_frame.network if start_frame is not None else None
-        sim, mat = build_simulation(config, store=store, network=network)
+        sim, mat = build_simulation(config, store=store, network=network, restart=restart)
         if start_frame is not None:
             sim.time = start_frame.time
             sim.step_count = int(start_frame.extra.get("step", 0))
