@@ -145,6 +145,9 @@ def cmd_forces(args: argparse.Namespace) -> int:
     mat = _material_for(args, args.file, "forces")
     stress = _parse_stress(args.stress, args.stress_unit)
     model = make_force_model(args.model, mat, cutoff=args.cutoff)
+    from ddml_engine.forces.jit import announce_compilation
+
+    announce_compilation("[ddml forces]")
     start = time.perf_counter()
     terms = model.components(network, stress)
     elapsed = time.perf_counter() - start
@@ -163,11 +166,11 @@ def cmd_forces(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- simulate
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ddml_engine.dynamics.config import HELP, load_config
+    from ddml_engine.dynamics.config import load_config, template
     from ddml_engine.dynamics.runner import run_simulation
 
     if args.print_config:
-        print(HELP)
+        print(template(), end="")
         return 0
     from ddml_engine.dynamics.config import config_material
     from ddml_engine.dynamics.runner import threads_setting
@@ -212,8 +215,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train(args.config, overrides, world_size=args.world_size)
     except (ValueError, KeyError, FileNotFoundError) as error:
         raise SystemExit(f"ddml train: {error}")
-    print(f"best validation loss {result.best_loss:.4g} at epoch {result.best_epoch} "
-          f"(V = 0 baseline {result.val_static_loss:.4g}); model: {result.model_path}; metrics: {result.metrics_path}")
+    if result.val_pairs:
+        score = (f"best validation loss {result.best_loss:.4g} at epoch {result.best_epoch} "
+                 f"(V = 0 model: {result.val_static_loss:.4g})")
+    else:
+        score = (f"best training loss {result.best_loss:.4g} at epoch {result.best_epoch} (no validation set: give "
+                 "data.validation, or two or more trajectories to split)")
+    print(f"{score}; model: {result.model_path}; metrics: {result.metrics_path}")
     return 0
 
 
@@ -331,6 +339,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version_text() -> str:
+    """ddml's version, with Python's and the key libraries' (imported only for this)."""
+    import platform
+    from importlib import metadata
+
+    from ddml_engine import __version__
+
+    parts = [f"ddml {__version__} (Python {platform.python_version()}"]
+    for package in ("numpy", "numba", "torch", "h5py"):
+        try:
+            parts.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(parts) + ")"
+
+
 # ----------------------------------------------------------------------------- parser
 THREADS_HELP = "numba and torch threads (default: $DDML_THREADS, else the cores this process may use)"
 
@@ -339,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ddml",
         description="ddml: learn dislocation-dynamics mobility laws from MD with graph neural networks, and run them. "
                     "Engine units: lengths in b, stress in Pa, time in s, forces in Pa*b^2.")
+    parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -393,7 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "resumable (the paper's section 2.2 training set: --runs 5 with the defaults)")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
     simulate.add_argument("--threads", type=int, help=THREADS_HELP)
-    simulate.add_argument("--print-config", action="store_true", help="print the configuration reference and exit")
+    simulate.add_argument("--print-config", action="store_true",
+                          help="print the default configuration as a commented TOML file (edit it, pass it as "
+                               "CONFIG) and exit")
     simulate.set_defaults(func=cmd_simulate)
 
     from ddml_engine.ml.train_config import HELP as TRAIN_HELP

@@ -144,3 +144,49 @@ def test_simulate_takes_the_material_from_the_start_file_or_refuses(tmp_path, ca
         assert store.material.name == "Ta" and store.material.mu == 6e10
     with pytest.raises(SystemExit, match=r"material\.nu must be below 0\.5"):
         main(["simulate", "--output-dir", str(tmp_path / "nu"), "--set", "material.nu=0.5"] + SMALL_RUN)
+
+
+def test_version_and_print_config_round_trip(tmp_path, capsys):
+    """--version names ddml's version; --print-config is a commented TOML file that `ddml simulate FILE` accepts
+    as is and that reads back as the defaults."""
+    from ddml_engine import __version__
+    from ddml_engine.dynamics.config import DEFAULTS, load_config
+
+    with pytest.raises(SystemExit) as shown:
+        main(["--version"])
+    assert shown.value.code == 0 and f"ddml {__version__}" in capsys.readouterr().out
+    assert main(["simulate", "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("#") and "[run]" in text and "# 1/s, strain rate" in text
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    assert load_config(path) == DEFAULTS
+    out = tmp_path / "out"
+    assert main(["simulate", str(path), "--output-dir", str(out)] + SMALL_RUN + [
+        "--set", "cell.size=100.0", "--set", "initial.count=2", "--set", "initial.radius=20.0"]) == 0
+    assert (out / "trajectory.h5").exists()
+
+
+def test_progress_bar_shows_target_eta_and_signed_stress(tmp_path, capsys):
+    main(["simulate", "--output-dir", str(tmp_path / "p"), "--set", "run.max_steps=2", "--set", "cell.size=100.0",
+          "--set", "initial.count=2", "--set", "initial.radius=20.0", "--set", 'forces.model="line-tension"'])
+    err = capsys.readouterr().err.replace("\r", "\n")
+    last = [line for line in err.splitlines() if "to strain 0.1 or 2 steps" in line][-1]
+    assert "100%" in last and "<" in last and "sigma -" in last and "MPa" in last and "/m^2" in last
+
+
+def test_uncompiled_kernels_are_announced(tmp_path):
+    """A copy of the package without numba's cache reports its kernels as to be compiled (without compiling)."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "ddml_engine", tmp_path / "ddml_engine", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("from ddml_engine.forces.jit import announce_compilation, uncached_kernels\n"
+            "missing = uncached_kernels(); assert 'ddml_engine.forces.fft._apply_operator' in missing, missing\n"
+            "assert announce_compilation('[t]')")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "nc")})
+    assert run.returncode == 0, run.stderr
+    assert "[t] compiling" in run.stderr and "cached on disk" in run.stderr

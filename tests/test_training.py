@@ -266,3 +266,20 @@ def test_config_errors(tmp_path):
     assert cfg["data"]["trajectories"] == [str(tmp_path / "x.h5")] and cfg["train"]["epochs"] == 3
     with pytest.raises(FileNotFoundError, match="x.h5"):
         train(path)
+
+
+def test_train_on_one_trajectory_reports_a_training_loss(trajectories, tmp_path, capsys):
+    """No validation set: the command says so and labels the score as a training loss (no nan baselines)."""
+    import json
+
+    from ddml_engine.cli import main
+
+    cfg = base_config(trajectories, tmp_path / "one", tmp_path / "cache", epochs=1)
+    cfg["data"].update(trajectories=trajectories[:1], validation=[])
+    toml = "\n".join(f"[{section}]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+                     for section, values in cfg.items())
+    (tmp_path / "one.toml").write_text(toml)
+    assert main(["train", str(tmp_path / "one.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "best training loss" in out and "no validation set" in out
+    assert "validation loss" not in out and "nan" not in out

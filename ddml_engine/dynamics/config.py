@@ -7,6 +7,7 @@ mobility Me = 2600, Ms = 20 /(Pa s), snapshots every 0.25 ps.
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,31 +29,92 @@ DEFAULTS: dict[str, Any] = {
             "output_dir": "runs/simulation", "progress": True, "threads": 0},
 }
 
-HELP = """\
-Configuration file (TOML). Every key is optional; defaults in brackets.
-  [material]    name [""]: a preset (W, W-FS, Ta, Cu); "" = the one the start file records (a ddml trajectory;
-                ParaDiS/.ca files record none: then name it), W for generated loops; overrides of the preset,
-                0 = the preset's: mu [0] Pa, nu [0], core_radius [0] b (preset 1), core_energy [0] Pa
-  [cell]        size [300.0]: periodic cube side in b
-  [initial]     type ["prismatic_loops"] or "file"; count [12]; radius [63.0] b (or [min, max]);
-                lines [0]: infinite straight 1/2<111> lines of random character (screw, 35, 55, 71 deg, edge)
-                added to the loops (dynamics.configs.random_periodic_lines); seed [1];
-                file: a ParaDiS .data / OVITO .ca network (type = "file"; its cell replaces [cell])
-  [forces]      model ["fft"]: "line-tension" (applied + core), "elastic" (all segment pairs), "elastic-cutoff"
-                (pairs within cutoff [150.0] b), "fft" (FFT long range on a grid^3 mesh [64] + exact short range)
-  [mobility]    law ["bcc"]: "bcc" (linear BCC drag law; Me [2600], Ms [20], Mclimb [1e-4] in 1/(Pa s);
-                vmax [3400] m/s speed cap as in the ExaDiS BCC example, 0 = none),
-                "gnn" (model = path of a trained ddml model file)
-  [integrator]  type ["trapezoid"] or "euler"; maxdt [1e-10] s (largest sub-step); initial_dt [5e-13] s;
-                rtol [0.3] b; substeps [10]: sub-steps per DDD step between topology operations (ExaDiS multi)
-  [topology]    maxseg [15] b; minseg [3] b; rann [0.6] b (collision distance); split_multinodes [true];
-                min_loop_length [6] b (smaller closed loops are removed)
-  [loading]     type ["strain_rate"]: rate [-2e8] 1/s (negative = compression), direction [[0,0,1]];
-                or "stress": stress_MPa [0,0,0,0,0,0] (xx,yy,zz,yz,xz,xy)
-  [run]         max_strain [0.1]; max_steps [0 = no limit]; max_time [0 = no limit] s;
-                output_interval [0.25e-12] s between snapshots; output_dir ["runs/simulation"]; progress [true];
-                threads [0 = $DDML_THREADS, else the available cores] for numba and torch
-"""
+#: One line per key (unit first where there is one): the comments of `template()` and of `ddml simulate --help`.
+KEY_DOCS: dict[str, str] = {
+    "material.name": 'preset W, W-FS, Ta or Cu; "" = the one the start file records (a ddml trajectory; ParaDiS '
+                     'and .ca files record none), W for generated networks',
+    "material.mu": "Pa, shear modulus; 0 = the preset's",
+    "material.nu": "Poisson ratio; 0 = the preset's",
+    "material.core_radius": "b, non-singular core radius a; 0 = the preset's (1)",
+    "material.core_energy": "Pa, core energy Ec; 0 = the preset's mu/(4 pi) ln(a/0.1)",
+    "cell.size": "b, side of the periodic cube (ignored for a start file, whose cell is used)",
+    "initial.type": '"prismatic_loops" (random 1/2<111> loops and lines) or "file"',
+    "initial.count": "number of prismatic loops",
+    "initial.radius": "b, loop radius, or [min, max]",
+    "initial.lines": "infinite straight 1/2<111> lines of random character (screw, 35, 55, 71 deg, edge)",
+    "initial.seed": "random seed of loops and lines",
+    "initial.file": 'start network for type = "file": ParaDiS .data, OVITO .ca or a ddml trajectory .h5 (last frame)',
+    "forces.model": '"fft" (FFT long range on grid^3 + exact short range), "elastic" (all pairs), '
+                    '"elastic-cutoff" (pairs within cutoff), "line-tension" (applied + core only)',
+    "forces.cutoff": "b, pair cutoff of elastic-cutoff",
+    "forces.grid": "FFT mesh points per side",
+    "mobility.law": '"bcc" (linear BCC drag law) or "gnn" (a trained ddml model file)',
+    "mobility.Me": "1/(Pa s), edge mobility",
+    "mobility.Ms": "1/(Pa s), screw mobility",
+    "mobility.Mclimb": "1/(Pa s), climb mobility",
+    "mobility.vmax": "m/s, speed cap as in the ExaDiS BCC example; 0 = none",
+    "mobility.model": 'model file of law = "gnn" (ddml train output, model.pt)',
+    "integrator.type": '"trapezoid" (adaptive) or "euler"',
+    "integrator.maxdt": "s, largest sub-step",
+    "integrator.initial_dt": "s, first sub-step",
+    "integrator.rtol": "b, position error tolerance of a trapezoid sub-step",
+    "integrator.substeps": "sub-steps per DDD step between topology operations (ExaDiS multi)",
+    "topology.maxseg": "b, longest segment (longer ones are refined)",
+    "topology.minseg": "b, shortest segment (shorter ones are coarsened)",
+    "topology.rann": "b, collision distance",
+    "topology.split_multinodes": "split nodes of 4+ arms when it lowers the energy",
+    "topology.min_loop_length": "b, smaller closed loops are removed",
+    "loading.type": '"strain_rate" or "stress"',
+    "loading.rate": "1/s, strain rate along direction (negative = compression)",
+    "loading.direction": "loading axis (normalised)",
+    "loading.stress_MPa": 'MPa, constant stress xx, yy, zz, yz, xz, xy of type = "stress"',
+    "run.max_strain": "stop at this |strain|; 0 = no limit",
+    "run.max_steps": "stop after this many steps; 0 = no limit",
+    "run.max_time": "s, stop at this simulated time; 0 = no limit",
+    "run.output_interval": "s of simulated time between snapshots in trajectory.h5",
+    "run.output_dir": "folder of trajectory.h5, table.csv, stress_strain.png, config.json, summary.json",
+    "run.progress": "progress bar on the terminal",
+    "run.threads": "numba and torch threads; 0 = $DDML_THREADS, else the cores this process may use",
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" not in text and "inf" not in text and "nan" not in text and (abs(value) >= 1e6 or text.count("0") > 6):
+            mantissa, exponent = ("%.16e" % value).split("e")
+            mantissa = mantissa.rstrip("0")
+            short = mantissa + ("0" if mantissa.endswith(".") else "") + "e" + exponent
+            text = short if float(short) == value else text
+        return text
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def template(config: dict | None = None) -> str:
+    """A commented TOML file of `config` (default DEFAULTS) that `load_config` reads back unchanged."""
+    config = DEFAULTS if config is None else config
+    lines = ["# ddml simulate configuration (TOML). Every key is optional: delete what you keep at its default.",
+             "# Units: lengths in b (Burgers-vector magnitude), stress in Pa unless named, time in s.", ""]
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        width = max(len(f"{k} = {_toml_value(v)}") for k, v in values.items())
+        for key, value in values.items():
+            entry = f"{key} = {_toml_value(value)}"
+            lines.append(f"{entry:<{width}}  # {KEY_DOCS.get(f'{section}.{key}', '')}".rstrip(" #"))
+        lines.append("")
+    return "\n".join(lines)
+
+
+HELP = "Configuration file (TOML): every key is optional; the defaults (ddml simulate --print-config):\n\n" + \
+    template()
 
 
 def merge(base: dict, override: dict, where: str = "") -> dict:

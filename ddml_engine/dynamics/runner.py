@@ -82,9 +82,12 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
             if not os.path.exists(restart) or not os.path.samefile(restart, store_path):
                 sim.write_snapshot()
         (out / "config.json").write_text(json.dumps(config, indent=2))
+        from ddml_engine.forces.jit import announce_compilation
+
+        announce_compilation("[ddml simulate]")
         started = time.perf_counter()
         sim.run(max_steps=int(run["max_steps"]) or None, max_strain=float(run["max_strain"]) or None,
-                max_time=float(run["max_time"]) or None, progress=bool(run["progress"]))
+                max_time=float(run["max_time"]) or None, progress=bool(run["progress"]), burgers_m=mat.burgers_m)
         wall = time.perf_counter() - started
     finally:
         store.close()

@@ -137,14 +137,34 @@ class Simulation:
             hook(self)
         return rec
 
+    def _fraction_done(self, max_steps: int | None, max_strain: float | None, max_time: float | None) -> float:
+        """How far the run is towards the limit it will reach first (0..1)."""
+        done = [0.0]
+        if max_steps:
+            done.append(self.step_count / max_steps)
+        if max_strain:
+            done.append(abs(float(getattr(self.loading, "strain", 0.0))) / max_strain)
+        if max_time:
+            done.append(self.time / max_time)
+        return min(1.0, max(done))
+
     def run(self, max_steps: int | None = None, max_strain: float | None = None, max_time: float | None = None,
-            progress: bool = True) -> list[StepRecord]:
-        """Step until any limit is reached (|strain| >= max_strain, time >= max_time, steps >= max_steps)."""
+            progress: bool = True, burgers_m: float | None = None) -> list[StepRecord]:
+        """Step until any limit is reached (|strain| >= max_strain, time >= max_time, steps >= max_steps).
+
+        The progress bar counts towards the limit reached first (percent, elapsed < remaining) and shows the
+        step, time (ps), strain, the signed largest stress component (MPa, compression negative), nodes and
+        density (1/m^2 when `burgers_m` is given)."""
         if max_steps is None and max_strain is None and max_time is None:
             raise ValueError("give at least one of max_steps, max_strain, max_time")
         from tqdm import tqdm
 
-        bar = tqdm(total=max_steps, disable=not progress, unit="step", dynamic_ncols=True)
+        targets = [t for t in (f"strain {max_strain:g}" if max_strain else "",
+                               f"{max_time * 1e12:g} ps" if max_time else "",
+                               f"{max_steps} steps" if max_steps else "") if t]
+        scale = 1000
+        bar = tqdm(total=scale, disable=not progress, dynamic_ncols=True, desc="to " + " or ".join(targets),
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
         try:
             while True:
                 if max_steps is not None and self.step_count >= max_steps:
@@ -155,9 +175,12 @@ class Simulation:
                 if max_time is not None and self.time >= max_time:
                     break
                 rec = self.step()
-                bar.update(1)
-                bar.set_postfix(t=f"{rec.time:.3g}s", strain=f"{rec.strain:.3g}", nodes=rec.nodes,
-                                stress=f"{np.max(np.abs(rec.stress)) / 1e6:.4g}MPa")
+                bar.update(int(scale * self._fraction_done(max_steps, max_strain, max_time)) - bar.n)
+                sigma = float(rec.stress[int(np.argmax(np.abs(rec.stress)))])
+                density = (f"{rec.density / burgers_m**2:.3g}/m^2" if burgers_m else f"{rec.density:.3g}/b^2")
+                bar.set_postfix_str(f"step {rec.step}, t {rec.time * 1e12:.4g} ps, strain {rec.strain:+.4g}, "
+                                    f"sigma {sigma / 1e6:+.4g} MPa, {rec.nodes} nodes, rho {density}",
+                                    refresh=False)
         finally:
             bar.close()
         return self.history

@@ -462,8 +462,9 @@ class Trainer:
                     _save_torch(state, self.out / "best.pt")
                 _write_metrics(self.out / "metrics.csv", self.history)
                 if progress:
-                    tqdm.write(f"epoch {self.epoch}: train {train_loss:.5g}  val {val_loss:.5g}  "
-                               f"(V=0: {self.val_static:.5g})  lr {lr:.3g}  {epoch_time:.1f} s")
+                    scores = (f"val {val_loss:.5g}  (V=0: {self.val_static:.5g})" if len(self.val_set)
+                              else "no validation set")
+                    tqdm.write(f"epoch {self.epoch}: train {train_loss:.5g}  {scores}  lr {lr:.3g}  {epoch_time:.1f} s")
         model_path = None
         if self.epoch >= self.epochs and main:
             model_path = str(self.export())
