@@ -157,7 +157,7 @@ def cmd_forces(args: argparse.Namespace) -> int:
     print(f"forces computed in {elapsed:.3f} s; |F| max {magnitude.max(initial=0):.4g}, "
           f"mean {magnitude.mean() if len(magnitude) else 0:.4g} Pa*b^2")
     if args.output:
-        node_data = {"force": total, "force_magnitude": magnitude}
+        node_data = {"force": total}  # plus "|force| (Pa*b^2)", added by the writer
         node_data.update({f"force_{name}": value for name, value in terms.items()})
         write_vtp(network, args.output, node_data=node_data)
         print(f"wrote {args.output}")

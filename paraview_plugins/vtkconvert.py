@@ -65,6 +65,8 @@ def polydata_from_arrays(arrays, output: vtkPolyData | None = None) -> vtkPolyDa
         pd.GetPointData().AddArray(vtk_array(name, values))
     for name, values in arrays.cell_data.items():
         pd.GetCellData().AddArray(vtk_array(name, values))
+    if arrays.active_point_scalars:
+        pd.GetPointData().SetActiveScalars(arrays.active_point_scalars)
     _set_field_data(pd, arrays.field_data)
     return pd
 
@@ -146,5 +148,7 @@ def grid_to_vtk(arrays: dict[str, np.ndarray], matrix: np.ndarray, origin: np.nd
         v = np.asarray(values)[np.ix_(*idx)]  # (d0, d1, d2, ...) with the closing planes
         v = v.transpose(2, 1, 0, *range(3, v.ndim))  # VTK order: x index fastest
         grid.GetPointData().AddArray(vtk_array(name, v.reshape(npts) if v.ndim == 3 else v.reshape(npts, -1)))
+    if "nye_norm" in arrays:
+        grid.GetPointData().SetActiveScalars("nye_norm")  # ParaView colours the default slice by |alpha|
     _set_field_data(grid, field_data or {})
     return grid

@@ -99,7 +99,7 @@ def test_forces_writes_vtp_matching_the_engine(tmp_path, capsys):
     # Points beyond the first N are extra end points of boundary-crossing segments, with their node's data.
     force = data["point"]["force"]
     assert np.allclose(force[: network.num_nodes], expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
-    assert np.allclose(data["point"]["force_magnitude"][: network.num_nodes], np.linalg.norm(expected, axis=1))
+    assert np.allclose(data["point"]["|force| (Pa*b^2)"][: network.num_nodes], np.linalg.norm(expected, axis=1))
 
 
 def test_md_input_writes_a_runnable_lammps_folder(tmp_path, capsys):

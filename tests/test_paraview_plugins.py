@@ -224,7 +224,7 @@ def test_nye_filter_matches_engine_field_on_image_grid(pv_run, data):
     assert info["class"] == "vtkImageData" and tuple(info["dims"]) == (N_GRID + 1,) * 3  # closed periodic cell
     np.testing.assert_allclose(info["origin"], ORTHO.origin)
     np.testing.assert_allclose(info["spacing"], np.diag(ORTHO.matrix) / N_GRID)
-    grid = saved["nye/point:nye"].reshape(N_GRID + 1, N_GRID + 1, N_GRID + 1, 3, 3).transpose(2, 1, 0, 3, 4)
+    grid = saved["nye/point:nye_tensor"].reshape(N_GRID + 1, N_GRID + 1, N_GRID + 1, 3, 3).transpose(2, 1, 0, 3, 4)
     scale = np.abs(alpha).max()
     assert scale > 0
     np.testing.assert_allclose(grid[:N_GRID, :N_GRID, :N_GRID], alpha, rtol=0, atol=1e-12 * scale)
@@ -232,7 +232,7 @@ def test_nye_filter_matches_engine_field_on_image_grid(pv_run, data):
     norm = saved["nye/point:nye_norm"].reshape((N_GRID + 1,) * 3).transpose(2, 1, 0)[:N_GRID, :N_GRID, :N_GRID]
     np.testing.assert_allclose(norm, np.sqrt((alpha**2).sum(axis=(-2, -1))), rtol=0, atol=1e-12 * scale)
     # line density integrates to the total line length: sum over the grid * voxel volume = L (kernel normalised)
-    rho = saved["nye/point:line_density"].reshape((N_GRID + 1,) * 3)[:N_GRID, :N_GRID, :N_GRID]
+    rho = saved["nye/point:scalar_line_density"].reshape((N_GRID + 1,) * 3)[:N_GRID, :N_GRID, :N_GRID]
     assert rho.sum() * ORTHO.volume / N_GRID**3 == pytest.approx(net.total_length(), rel=1e-9)
 
 
@@ -245,7 +245,7 @@ def test_nye_filter_structured_grid_for_sheared_cell(pv_run, data):
     assert info["class"] == "vtkStructuredGrid" and tuple(info["dims"]) == (N_GRID,) * 3
     points = saved["snye/points"].reshape(N_GRID, N_GRID, N_GRID, 3).transpose(2, 1, 0, 3)
     np.testing.assert_allclose(points, grid_points(SHEARED.matrix, SHEARED.origin, N_GRID), atol=1e-12)
-    grid = saved["snye/point:nye"].reshape(N_GRID, N_GRID, N_GRID, 3, 3).transpose(2, 1, 0, 3, 4)
+    grid = saved["snye/point:nye_tensor"].reshape(N_GRID, N_GRID, N_GRID, 3, 3).transpose(2, 1, 0, 3, 4)
     np.testing.assert_allclose(grid, alpha, rtol=0, atol=1e-12 * np.abs(alpha).max())
     # asking for image data on a sheared cell is an error message, not a crash
     assert out["sheared_as_image"]["points"] == 0
@@ -277,7 +277,7 @@ def test_scripted_render_and_state_write_non_empty_pngs(data, tmp_path):
     result = json.loads(lines[-1])
     assert result["times"] == pytest.approx(TIMES[:2])
     assert {"forces", "velocities", "physical_node"} <= set(result["arrays"]["points"])
-    assert {"nye", "nye_norm"} <= set(result["arrays"]["nye"])
+    assert {"nye_tensor", "nye_norm"} <= set(result["arrays"]["nye"])
     frames = [png_pixels(p) for p in result["frames"]]
     for img in frames:
         assert img.shape == (240, 320, 3)
@@ -319,3 +319,51 @@ def test_venv_python_imports_paraview_simple_and_the_plugins(data):
     assert (out["points"], out["lines"]) == (len(expected.points), len(expected.lines))
     venv = os.path.realpath(os.path.join(REPO, ".venv"))
     assert all(os.path.realpath(path).startswith(venv) for path in out["modules"]), out["modules"]
+
+
+DEFAULT_VIEW_SCRIPT = textwrap.dedent('''
+    import json, os, sys
+    sys.path.insert(0, sys.argv[1])
+    from paraview_plugins import env
+    env.prepare()
+    from paraview import simple as pv
+    for name in ("ddml_readers.py", "ddml_nye.py"):
+        pv.LoadPlugin(os.path.join(sys.argv[1], "paraview_plugins", "plugins", name), ns=vars(pv))
+    view = pv.CreateView("RenderView")
+    view.ViewSize = [320, 240]
+    view.Background = [1.0, 1.0, 1.0]
+    try:
+        view.UseColorPaletteForBackground = 0
+    except AttributeError:
+        pass
+    reader = pv.ddmlTrajectoryReader(FileName=sys.argv[2])
+    nye = pv.ddmlNyeTensorField(Input=reader, Resolution=12, Sigma=3.0)
+    out = {}
+    for key, proxy in (("network", reader), ("nye", nye)):
+        rep = pv.Show(proxy, view)  # what a user gets from Apply, without touching the display
+        colour = rep.GetProperty("ColorArrayName")
+        out[key] = {"representation": rep.GetProperty("Representation").GetElement(0),
+                    "colour": [{"0": "POINTS", "1": "CELLS"}.get(colour.GetElement(3), colour.GetElement(3)),
+                               colour.GetElement(4)]}
+    pv.Render(view)
+    pv.SaveScreenshot(sys.argv[3], view, ImageResolution=[320, 240])
+    print("JSON:" + json.dumps(out))
+''')
+
+
+def test_default_display_is_a_coloured_slice_and_a_coloured_network(data, tmp_path):
+    """Apply without touching the display: the Nye field shows as a slice coloured by |alpha| (not a bare outline)
+    and the network coloured by |forces| in Pa*b^2; the picture is not blank."""
+    script = tmp_path / "default_view.py"
+    script.write_text(DEFAULT_VIEW_SCRIPT)
+    png = tmp_path / "default.png"
+    proc = run_paraview(["pvbatch", str(script), REPO, str(data / "traj.h5"), str(png)], xvfb=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("JSON:")]
+    assert proc.returncode == 0 and lines, proc.stdout + proc.stderr
+    shown = json.loads(lines[-1][5:])
+    assert shown["nye"]["representation"] == "Slice" and shown["nye"]["colour"] == ["POINTS", "nye_norm"]
+    assert shown["network"]["colour"] == ["POINTS", "|forces| (Pa*b^2)"]
+    img = png_pixels(png)
+    assert img.std() > 0.05  # not blank
+    colourful = np.abs(img - img.mean(axis=-1, keepdims=True)).max(axis=-1) > 0.1
+    assert colourful.mean() > 0.05  # a coloured slice fills part of the view

@@ -6,7 +6,8 @@ its unwrapped end r_i + minimum_image(r_j - r_i) that carries the point data of 
 Used by the ParaView readers (paraview_plugins/) which turn these arrays into vtkPolyData; no VTK import here.
 
 Point data: node_index, tag, constraint, physical_node (1 for junction/end/pinned nodes), degree, plus per-node
-arrays (forces, velocities, ...). Cell data: burgers, burgers_magnitude, plane, segment_class (0 1/2<111>,
+arrays (forces, velocities, ...) and, for the vector arrays forces / velocities, their magnitudes "|forces| (Pa*b^2)"
+/ "|velocities| (b/s)" (the active scalars: a viewer colours by them by default). Cell data: burgers, burgers_magnitude, plane, segment_class (0 1/2<111>,
 1 <100> junction, 2 other), length, crosses_boundary, segment_index, plus per-segment arrays.
 Field data: cell_matrix (1, 9) row-major with columns = cell vectors, cell_origin (1, 3), cell_periodic (1, 3),
 plus scalars and small arrays given as `field_data` (e.g. time, stress).
@@ -30,6 +31,11 @@ class PolyDataArrays:
     point_data: dict[str, np.ndarray] = field(default_factory=dict)
     cell_data: dict[str, np.ndarray] = field(default_factory=dict)
     field_data: dict[str, np.ndarray] = field(default_factory=dict)
+    active_point_scalars: str | None = None  # what a viewer colours by when nothing is chosen
+
+
+#: per-node vector arrays (engine units) that get a magnitude array "|name| (unit)", in order of colouring preference
+MAGNITUDES = {"forces": "Pa*b^2", "force": "Pa*b^2", "velocities": "b/s", "velocity": "b/s"}
 
 
 def vtp_geometry(network: DislocationNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -97,8 +103,15 @@ def network_polydata(network: DislocationNetwork, node_data: Mapping[str, Any] |
         "physical_node": network.physical_nodes()[point_node].astype(np.uint8),
         "degree": network.node_degree()[point_node].astype(np.int32),
     }
+    active = None
     for name, values in (node_data or {}).items():
         point_data[name] = _rows(name, values, n, "node_data")[point_node]
+    for name, unit in MAGNITUDES.items():  # colour by force (else velocity) magnitude by default, units named
+        values = point_data.get(name)
+        if values is not None and values.ndim == 2 and values.shape[1] == 3:
+            label = f"|{name}| ({unit})"
+            point_data[label] = np.linalg.norm(values, axis=1)
+            active = active or label
     cell_data: dict[str, np.ndarray] = {
         "burgers": network.burgers,
         "burgers_magnitude": np.linalg.norm(network.burgers, axis=1),
@@ -120,4 +133,4 @@ def network_polydata(network: DislocationNetwork, node_data: Mapping[str, Any] |
         if arr.dtype == bool:
             arr = arr.astype(np.uint8)
         fields[name] = arr.reshape(1, -1)
-    return PolyDataArrays(points, lines.astype(np.int64), point_data, cell_data, fields)
+    return PolyDataArrays(points, lines.astype(np.int64), point_data, cell_data, fields, active)

@@ -78,7 +78,8 @@ def format_vtp(network: DislocationNetwork, node_data: dict[str, np.ndarray] | N
         f"<FieldData>\n{field_xml}\n</FieldData>",
         f'<Piece NumberOfPoints="{len(points)}" NumberOfVerts="0" NumberOfLines="{m}" NumberOfStrips="0" '
         'NumberOfPolys="0">',
-        f"<PointData>\n{block(point_arrays, len(points))}\n</PointData>",
+        (f'<PointData Scalars="{arrays.active_point_scalars}">' if arrays.active_point_scalars else "<PointData>")
+        + f"\n{block(point_arrays, len(points))}\n</PointData>",
         f"<CellData>\n{block(cell_arrays, m)}\n</CellData>",
         f"<Points>\n{_data_array('Points', points, encoding)}\n</Points>",
         "<Lines>",

@@ -72,7 +72,7 @@ def build_scene(trajectory: str, resolution: int = 24, sigma: float = 0.0, size=
     force_lut.ApplyPreset("Inferno (matplotlib)", True)
     tube_display.SetScalarBarVisibility(view, True)
     bar = pv.GetScalarBar(force_lut, view)
-    bar.Title = "|force| (Pa b^2)" if association == "POINTS" else "|b|"
+    bar.Title = "force magnitude (Pa b^2)" if association == "POINTS" else "Burgers magnitude (b)"
     bar.ComponentTitle = ""
     bar.TitleColor = bar.LabelColor = [0.0, 0.0, 0.0]
 
@@ -84,6 +84,12 @@ def build_scene(trajectory: str, resolution: int = 24, sigma: float = 0.0, size=
     nye_lut = pv.GetColorTransferFunction("nye_norm")
     nye_lut.ApplyPreset("Cool to Warm", True)
     nye_lut.RescaleTransferFunction(0.0, norm_range[1])
+    volume.SetScalarBarVisibility(view, True)
+    nye_bar = pv.GetScalarBar(nye_lut, view)
+    nye_bar.Title = "Nye tensor norm (1/b)"
+    nye_bar.ComponentTitle = ""
+    nye_bar.TitleColor = nye_bar.LabelColor = [0.0, 0.0, 0.0]
+    nye_bar.WindowLocation = "Upper Right Corner"
     nye_pwf = pv.GetOpacityTransferFunction("nye_norm")
     nye_pwf.Points = [0.0, 0.0, 0.5, 0.0, 0.15 * norm_range[1], 0.0, 0.5, 0.0, norm_range[1], 0.35, 0.5, 0.0]
     surf = pv.Show(contour, view)

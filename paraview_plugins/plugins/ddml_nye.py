@@ -2,10 +2,11 @@
 
   ddml Nye Tensor Field   network polylines (a ddml reader's output, a frame of a trajectory, or a ddml `.vtp`)
                           -> point data on the grid origin + H idx / n (the engine's grid):
-     nye           9 components alpha_ij (row-major: xx xy xz yx ...), units 1/b (ddml_engine.nye.nye_field)
-     nye_norm      Frobenius norm |alpha|
-     line_density  total line length per volume rho = sum_seg int w(x - x(s)) ds (1/b^2), the same kernel;
-                   computed as trace(alpha) with b replaced by the unit tangent of each segment
+     nye_norm      Frobenius norm |alpha| (1/b): the active scalars, and first by name, so that Apply shows a
+                   slice coloured by it (ParaView colours image data by its alphabetically first array)
+     nye_tensor    9 components alpha_ij (row-major: xx xy xz yx ...), units 1/b (ddml_engine.nye.nye_field)
+     scalar_line_density  total line length per volume rho = sum_seg int w(x - x(s)) ds (1/b^2), the same
+                   kernel; computed as trace(alpha) with b replaced by the unit tangent of each segment
 
 alpha_ij(x) = sum_seg int b_i t_j w(x - x(s)) ds (Bertin, Bulatov & Zhou 2024, Eq. 5), evaluated spectrally and
 exactly by the engine (ddml_engine.nye): the values equal network_nye_field(network, n, sigma, kernel) to
@@ -35,7 +36,7 @@ KERNELS = ("gaussian", "nonsingular")
 
 
 def nye_arrays(x1, x2, b, matrix, origin, n: int, sigma: float, kernel: str, density: bool = True):
-    """{'nye': (n,n,n,3,3), 'nye_norm': (n,n,n), 'line_density': (n,n,n)} with the engine's nye_field."""
+    """{'nye_norm': (n,n,n), 'nye_tensor': (n,n,n,3,3), 'scalar_line_density': (n,n,n)} (engine's nye_field)."""
     import numpy as np
     import torch
 
@@ -44,17 +45,18 @@ def nye_arrays(x1, x2, b, matrix, origin, n: int, sigma: float, kernel: str, den
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
     with torch.no_grad():
         alpha = nye_field(t(x1), t(x2), t(b), t(matrix), t(origin), n, sigma, kernel).numpy()
-        out = {"nye": alpha, "nye_norm": np.sqrt((alpha**2).sum(axis=(-2, -1)))}
+        out = {"nye_norm": np.sqrt((alpha**2).sum(axis=(-2, -1))), "nye_tensor": alpha}
         if density:
             d = np.asarray(x2, float) - np.asarray(x1, float)
             tangent = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-300)
             rho = nye_field(t(x1), t(x2), t(tangent), t(matrix), t(origin), n, sigma, kernel).numpy()
-            out["line_density"] = np.trace(rho, axis1=-2, axis2=-1)
+            out["scalar_line_density"] = np.trace(rho, axis1=-2, axis2=-1)
     return out
 
 
 @smproxy.filter(name="ddmlNyeTensorField", label="ddml Nye Tensor Field")
 @smhint.xml('<ShowInMenu category="ddml" />')
+@smhint.xml('<RepresentationType view="RenderView" type="Slice" />')  # not a bare outline: a slice of |alpha|
 @smproperty.input(name="Input", port_index=0)
 @smdomain.datatype(dataTypes=["vtkPolyData"], composite_data_supported=False)
 class DDMLNyeTensorField(VTKPythonAlgorithmBase):
