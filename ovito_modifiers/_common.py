@@ -254,10 +254,22 @@ def segment_vertices(net: DislocationNetwork, positions: np.ndarray | None = Non
     return np.stack([r1, r2], axis=1).reshape(-1, 3)
 
 
+LEGEND_ATTRIBUTE = "ddml.legend.{}"  # global attribute holding the colour-legend title (with units) of a visual
+
+
+def _legend(data: DataCollection, identifier: str, vis: Mapping[str, object]) -> dict:
+    """vis parameters without 'legend_title', which goes to the attribute ddml.legend.<identifier>."""
+    params = dict(vis)
+    title = params.pop("legend_title", None)
+    if title:
+        data.attributes[LEGEND_ATTRIBUTE.format(identifier)] = str(title)
+    return params
+
+
 def add_segment_lines(data: DataCollection, identifier: str, vertices_angstrom: np.ndarray,
                       vertex_properties: Mapping[str, np.ndarray], vis: Mapping[str, object]) -> Lines:
     """A `Lines` object with one 2-vertex section per segment and per-vertex properties; vectors get X, Y, Z."""
-    lines = data.lines.create(identifier=identifier, vis_params=dict(vis))
+    lines = data.lines.create(identifier=identifier, vis_params=_legend(data, identifier, vis))
     n = len(vertices_angstrom)
     lines.count = n
     lines.create_property("Position", data=vertices_angstrom)
@@ -273,7 +285,7 @@ def add_segment_lines(data: DataCollection, identifier: str, vertices_angstrom: 
 
 def add_vectors(data: DataCollection, identifier: str, base_angstrom: np.ndarray, directions: np.ndarray,
                 properties: Mapping[str, np.ndarray], vis: Mapping[str, object]) -> Vectors:
-    vectors = data.vectors.create(identifier=identifier, vis_params=dict(vis))
+    vectors = data.vectors.create(identifier=identifier, vis_params=_legend(data, identifier, vis))
     vectors.count = len(base_angstrom)
     vectors.create_property("Position", data=base_angstrom)
     vectors.create_property("Direction", data=directions)

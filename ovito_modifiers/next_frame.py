@@ -23,12 +23,15 @@ from ovito_modifiers.nye_grid import add_tensor_grid, nye_grid, sigma_b
 PS = 1e-12
 
 
+ATTRIBUTES = ("mismatch_per_A2", "relative", "baseline_relative", "dt_ps")  # NextFrame.<name>, units in the name
+
+
 class NextFrameCheckModifier(NetworkForcesModifier):
     """Per frame t < last: predicted alpha(r + V dt) vs the DXA alpha of frame t + 1.
 
-    Outputs: attributes NextFrame.mismatch (mean over the grid of |d alpha|^2, 1/Å^2), NextFrame.relative
+    Outputs: attributes NextFrame.mismatch_per_A2 (mean over the grid of |d alpha|^2, 1/Å^2), NextFrame.relative
     (sum |d alpha|^2 / sum |alpha_{t+1}|^2), NextFrame.baseline_relative (the same with V = 0: does the mobility
-    law beat standing still?), NextFrame.dt (ps); `VoxelGrid` 'ddml-nye-mismatch' with 'Nye Mismatch' (9
+    law beat standing still?), NextFrame.dt_ps; `VoxelGrid` 'ddml-nye-mismatch' with 'Nye Mismatch' (9
     components, alpha_pred - alpha_next, 1/Å) and 'Mismatch Norm'. dt: the difference of the frames' 'Time'
     attributes (ps, LAMMPS metal units) when both have one, else `dt_ps`. On the last frame the attributes are NaN.
     """
@@ -38,7 +41,7 @@ class NextFrameCheckModifier(NetworkForcesModifier):
     dt_ps = Float(1.0, label="Time between frames (ps), when frames have no 'Time'")
     resolution = Range(4, 128, 32, label="Grid points per cell vector")
     sigma = Float(0.0, label="Smoothing width (Å, 0 = 2 grid spacings)")
-    transparency = Range(0.0, 1.0, 0.3, label="Grid transparency", **DISPLAY)
+    transparency = Range(0.0, 1.0, 0.8, label="Grid transparency (translucent: lines stay visible)", **DISPLAY)
     show_grid = Bool(True, label="Render the grid", **DISPLAY)
 
     who = "Next-frame Nye check (ddml)"
@@ -59,7 +62,7 @@ class NextFrameCheckModifier(NetworkForcesModifier):
         if self.mobility == "gnn":
             load_gnn(self.model_path, self.who, data)  # clear error before any work
         if frame + 1 >= upstream.num_frames:
-            for name in ("mismatch", "relative", "baseline_relative", "dt"):
+            for name in ATTRIBUTES:
                 data.attributes[f"NextFrame.{name}"] = math.nan
             return
         key = f"ddml.next.f{frame}"
@@ -98,8 +101,9 @@ class NextFrameCheckModifier(NetworkForcesModifier):
         norm = np.sqrt((diff**2).sum(axis=(3, 4)))
         add_tensor_grid(data, "ddml-nye-mismatch", hit["cell_matrix"] * b_A, hit["cell_origin"] * b_A,
                         {"Nye Mismatch": diff, "Mismatch Norm": norm},
-                        {"enabled": self.show_grid, "transparency": self.transparency, "color_mapping_property": "Mismatch Norm",
+                        {"enabled": self.show_grid, "transparency": self.transparency, "highlight_grid_lines": False,
+                         "color_mapping_property": "Mismatch Norm",
                          "color_mapping_interval": (0.0, max(float(norm.max()), 1e-30)),
-                         "title": "ddml next-frame mismatch"})
-        for name, value in zip(("mismatch", "relative", "baseline_relative", "dt"), hit["scalars"]):
+                         "title": "ddml next-frame mismatch", "legend_title": "Nye mismatch norm (1/Å)"})
+        for name, value in zip(ATTRIBUTES, hit["scalars"]):
             data.attributes[f"NextFrame.{name}"] = float(value)

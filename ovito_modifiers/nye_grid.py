@@ -12,7 +12,8 @@ from ddml_engine.network import DislocationNetwork
 from ddml_engine.nye import network_nye_field
 from ovito_modifiers._base import DISPLAY
 from ovito_modifiers._common import (BCC_PRESETS, DDMLModifierError, bcc_material, cache_get, cache_put, convert_dxa,
-                                     dxa_arrays, fingerprint, memo_get, memo_put, require_dislocations)
+                                     _legend, dxa_arrays, fingerprint, memo_get, memo_put,
+                                     require_dislocations)
 
 NYE_COMPONENTS = ["XX", "XY", "XZ", "YX", "YY", "YZ", "ZX", "ZY", "ZZ"]
 
@@ -38,7 +39,7 @@ def add_tensor_grid(data: DataCollection, identifier: str, net_cell_matrix_A: np
     domain = SimulationCell(matrix=matrix, pbc=(True, True, True))
     first = next(iter(fields.values()))
     grid = data.grids.create(identifier=identifier, domain=domain, shape=first.shape[:3],
-                             grid_type=VoxelGrid.GridType.PointData, vis_params=vis)
+                             grid_type=VoxelGrid.GridType.PointData, vis_params=_legend(data, identifier, vis))
     for name, value in fields.items():
         n = int(np.prod(value.shape[:3]))
         # OVITO's linear storage: x fastest, z slowest
@@ -54,7 +55,7 @@ class NyeGridModifier(ModifierInterface):
     """Nye tensor of the DXA network on a `resolution`^3 point grid over the periodic cell.
 
     Outputs: `VoxelGrid` 'ddml-nye' with 'Nye Tensor' (9 components XX..ZZ = alpha_ij, in 1/Å) and 'Nye Norm'
-    (Frobenius norm, 1/Å); attributes Nye.max_norm (1/Å), Nye.sigma (Å). The kernel width `sigma` (Å) defaults
+    (Frobenius norm, 1/Å); attributes Nye.max_norm_per_A (1/Å), Nye.sigma_A (Å). The kernel width `sigma` (Å) defaults
     to 2 grid spacings (0 = automatic).
     """
 
@@ -62,7 +63,7 @@ class NyeGridModifier(ModifierInterface):
     resolution = Range(4, 256, 32, label="Grid points per cell vector")
     sigma = Float(0.0, label="Smoothing width (Å, 0 = 2 grid spacings)")
     color_by = Enum("Nye Norm", *[f"Nye Tensor.{c}" for c in NYE_COMPONENTS], label="Colour grid by", **DISPLAY)
-    transparency = Range(0.0, 1.0, 0.3, label="Grid transparency", **DISPLAY)
+    transparency = Range(0.0, 1.0, 0.8, label="Grid transparency (translucent: lines stay visible)", **DISPLAY)
     show_grid = Bool(True, label="Render the grid", **DISPLAY)
 
     who = "Nye tensor grid (ddml)"
@@ -94,7 +95,9 @@ class NyeGridModifier(ModifierInterface):
         lo, hi = (0.0, float(norm.max())) if self.color_by == "Nye Norm" else (float(alpha.min()), float(alpha.max()))
         add_tensor_grid(data, "ddml-nye", hit["cell_matrix"] * b_A, hit["cell_origin"] * b_A,
                         {"Nye Tensor": alpha, "Nye Norm": norm},
-                        {"enabled": self.show_grid, "transparency": self.transparency, "color_mapping_property": self.color_by,
-                         "color_mapping_interval": (lo, max(hi, lo + 1e-30)), "title": "ddml Nye tensor"})
-        data.attributes["Nye.max_norm"] = float(norm.max())
-        data.attributes["Nye.sigma"] = float(hit["sigma"][0] * b_A)
+                        {"enabled": self.show_grid, "transparency": self.transparency, "highlight_grid_lines": False,
+                         "color_mapping_property": self.color_by,
+                         "color_mapping_interval": (lo, max(hi, lo + 1e-30)), "title": "ddml Nye tensor",
+                         "legend_title": f"{self.color_by} (1/Å)"})
+        data.attributes["Nye.max_norm_per_A"] = float(norm.max())
+        data.attributes["Nye.sigma_A"] = float(hit["sigma"][0] * b_A)

@@ -21,7 +21,7 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
 
     Outputs: `Vectors` 'ddml-velocities' (Direction = V in m/s, drawn `arrow_scale` Å per m/s or automatic, property Speed in
     m/s); with `show_predicted`, `Lines` 'ddml-predicted': the network moved to r + V dt (dt = `dt_ps`), drawn
-    beside the DXA lines; attributes GNN.max_speed, GNN.mean_speed (m/s), GNN.model.
+    beside the DXA lines; attributes GNN.max_speed_m_s, GNN.mean_speed_m_s, GNN.model.
     """
 
     model_path = FilePath(label="ddml model file (relative: cwd, then next to the input files)")
@@ -64,12 +64,13 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
                         {"Speed": speed},
                         {"scaling": arrow_scaling(self.arrow_scale, top, to_angstrom(net.cell.lengths, mat)),
                          "width": self.arrow_width, "color_mapping_property": "Speed",
-                         "color_mapping_interval": (0.0, max(top, 1e-30)), "title": "ddml velocities"})
+                         "color_mapping_interval": (0.0, max(top, 1e-30)), "title": "ddml velocities",
+                         "legend_title": "speed (m/s)"})
         if self.show_predicted and net.num_segments:
             moved = net.positions + v_b * (self.dt_ps * PS)
             add_segment_lines(data, "ddml-predicted", to_angstrom(segment_vertices(net, moved), mat), {},
                               {"width": self.line_width, "color": tuple(self.predicted_color),
                                "wrapped_lines": True, "title": "ddml predicted network"})
-        data.attributes["GNN.max_speed"] = top
-        data.attributes["GNN.mean_speed"] = float(speed.mean()) if len(speed) else 0.0
+        data.attributes["GNN.max_speed_m_s"] = top
+        data.attributes["GNN.mean_speed_m_s"] = float(speed.mean()) if len(speed) else 0.0
         data.attributes["GNN.model"] = str(self.model_path)

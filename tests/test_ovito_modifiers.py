@@ -169,13 +169,13 @@ def test_forces_modifier_matches_engine(traj, scene, tmp_path):
     data = dxa_pipeline(traj, mod).compute(0)
     net = engine_network(traj, 0, tmp_path, remesh_length=10.0)
     stress = np.array([0, -0.5, 0, 0, 1.5, 0]) * 1e9
-    forces = make_force_model("elastic", material("W"))(net, stress) / 1e9
+    forces = make_force_model("elastic", material("W"))(net, stress)  # Pa*b^2, as in the CLI
     vec = data.vectors["ddml-forces"]
     p = match_rows(np.asarray(vec.positions), net.cell.wrap(net.positions) * B_A)
     assert np.allclose(np.asarray(vec["Direction"])[p], forces, rtol=1e-9, atol=1e-9 * np.abs(forces).max())
-    assert data.attributes["DDD.max_force"] == pytest.approx(np.linalg.norm(forces, axis=1).max(), rel=1e-9)
-    assert data.attributes["DDD.line_length"] == pytest.approx(net.total_length() * B_A, rel=1e-9)
-    assert data.attributes["DDD.density"] == pytest.approx(net.total_length() / net.cell.volume / 2.743e-10**2)
+    assert data.attributes["DDD.max_force_Pa_b2"] == pytest.approx(np.linalg.norm(forces, axis=1).max(), rel=1e-9)
+    assert data.attributes["DDD.line_length_A"] == pytest.approx(net.total_length() * B_A, rel=1e-9)
+    assert data.attributes["DDD.density_per_m2"] == pytest.approx(net.total_length() / net.cell.volume / 2.743e-10**2)
     assert data.attributes["DDD.stress_source"] == "parameter (GPa)"
     lines = data.lines["ddml-network"]
     assert lines.count == 2 * net.num_segments
@@ -208,13 +208,13 @@ def test_stress_from_frame_attributes(traj, scene, tmp_path):
     data = pipeline.compute(0)
     net = engine_network(traj, 0, tmp_path, remesh_length=10.0)
     model = make_force_model("line-tension", material("W"))
-    expected = np.linalg.norm(model(net, np.array([0, 0, 0, 0, 2e9, 0])), axis=1).max() / 1e9
+    expected = np.linalg.norm(model(net, np.array([0, 0, 0, 0, 2e9, 0])), axis=1).max()
     assert data.attributes["DDD.stress_source"].startswith("attributes")
-    assert data.attributes["DDD.stress_xz"] == 2.0
-    assert data.attributes["DDD.max_force"] == pytest.approx(expected, rel=1e-9)
+    assert data.attributes["DDD.stress_xz_GPa"] == 2.0
+    assert data.attributes["DDD.max_force_Pa_b2"] == pytest.approx(expected, rel=1e-9)
     mod.stress_from_attributes = False
     data = pipeline.compute(0)
-    assert data.attributes["DDD.stress_xz"] == -7.0 and data.attributes["DDD.stress_source"] == "parameter (GPa)"
+    assert data.attributes["DDD.stress_xz_GPa"] == -7.0 and data.attributes["DDD.stress_source"] == "parameter (GPa)"
 
 
 @pytest.mark.ovito
@@ -244,7 +244,7 @@ def test_display_parameters_do_not_recompute(traj, scene, monkeypatch):
     # display-only: redrawn from the cache; the Nye grid downstream of the forces modifier sees new input data (its
     # OVITO data cache is cleared) but the same DXA network, so it is not recomputed either
     assert calls == {"forces": 1, "nye": 1}
-    assert data.vectors["ddml-forces"].vis.scaling == 7.0
+    assert data.vectors["ddml-forces"].vis.scaling == pytest.approx(7.0e-9)  # 7 Å per GPa*b^2, arrows in Pa*b^2
     assert data.lines["ddml-network"].vis.color_mapping_property == "Character Angle"
     assert data.grids["ddml-nye"].vis.transparency == pytest.approx(0.8)
     assert np.array_equal(np.asarray(data.vectors["ddml-forces"]["Direction"]), direction)
@@ -278,7 +278,7 @@ def test_gnn_velocities_match_engine(traj, scene, tmp_path):
     v_ms = v * 2.743e-10
     assert np.allclose(np.asarray(vec["Direction"])[p], v_ms, rtol=1e-6, atol=1e-6 * np.abs(v_ms).max())
     assert np.allclose(np.asarray(vec["Speed"])[p], np.linalg.norm(v_ms, axis=1), rtol=1e-6)
-    assert data.attributes["GNN.max_speed"] == pytest.approx(np.linalg.norm(v_ms, axis=1).max(), rel=1e-6)
+    assert data.attributes["GNN.max_speed_m_s"] == pytest.approx(np.linalg.norm(v_ms, axis=1).max(), rel=1e-6)
     # the predicted network is the DXA network moved by V dt (same segments, end points shifted)
     predicted = np.asarray(data.lines["ddml-predicted"].positions).reshape(-1, 2, 3)
     start = net.positions[net.segments[:, 0]]
@@ -346,7 +346,7 @@ def test_nye_grid_matches_engine_and_real_space(traj, scene, tmp_path):
     data = dxa_pipeline(traj, NyeGridModifier(resolution=n)).compute(0)
     net = engine_network(traj, 0, tmp_path)
     sigma = 2.0 * net.cell.volume ** (1 / 3) / n
-    assert data.attributes["Nye.sigma"] == pytest.approx(sigma * B_A)
+    assert data.attributes["Nye.sigma_A"] == pytest.approx(sigma * B_A)
     grid = data.grids["ddml-nye"]
     assert grid.shape == (n, n, n) and grid.grid_type.name == "PointData"
     alpha = grid.view("Nye Tensor").reshape(n, n, n, 3, 3)
@@ -381,8 +381,8 @@ def test_next_frame_check(traj, scene, tmp_path):
     pred = network_nye_field(net.with_positions(net.positions + v * 0.5e-12), n, sigma)
     target = network_nye_field(following, n, sigma)
     diff = pred - target
-    assert data.attributes["NextFrame.dt"] == 0.5
-    assert data.attributes["NextFrame.mismatch"] == pytest.approx((diff**2).sum(axis=(3, 4)).mean() / B_A**2,
+    assert data.attributes["NextFrame.dt_ps"] == 0.5
+    assert data.attributes["NextFrame.mismatch_per_A2"] == pytest.approx((diff**2).sum(axis=(3, 4)).mean() / B_A**2,
                                                                   rel=1e-7)
     assert data.attributes["NextFrame.relative"] == pytest.approx((diff**2).sum() / (target**2).sum(), rel=1e-7)
     grid = data.grids["ddml-nye-mismatch"]
@@ -395,7 +395,7 @@ def test_next_frame_check(traj, scene, tmp_path):
     data = pipeline.compute(0)
     assert data.attributes["NextFrame.relative"] == pytest.approx(data.attributes["NextFrame.baseline_relative"])
     last = pipeline.compute(1)
-    assert math.isnan(last.attributes["NextFrame.mismatch"]) and "ddml-nye-mismatch" not in last.grids
+    assert math.isnan(last.attributes["NextFrame.mismatch_per_A2"]) and "ddml-nye-mismatch" not in last.grids
 
 
 @pytest.mark.ovito
@@ -421,7 +421,7 @@ def test_session_round_trip(traj, scene, tmp_path):
     assert got["NyeGridModifier"].resolution == 8 and got["NyeGridModifier"].sigma == 4.0
     assert got["NextFrameCheckModifier"].mobility == "linear-bcc"
     after = loaded.compute(0).attributes
-    for key in ("DDD.max_force", "GNN.max_speed", "Nye.max_norm", "NextFrame.relative"):
+    for key in ("DDD.max_force_Pa_b2", "GNN.max_speed_m_s", "Nye.max_norm_per_A", "NextFrame.relative"):
         assert after[key] == pytest.approx(before[key], rel=1e-9)
 
 
@@ -475,7 +475,7 @@ def test_example_sessions_and_batch(scene, tmp_path):
     folder = Path(__file__).resolve().parent.parent / "example_sessions" / "ovito"
     moved = tmp_path / "moved"
     shutil.copytree(folder, moved, ignore=shutil.ignore_patterns("__pycache__"))
-    for name, key in (("ddml_forces.ovito", "DDD.max_force"), ("ddml_gnn_check.ovito", "NextFrame.relative")):
+    for name, key in (("ddml_forces.ovito", "DDD.max_force_Pa_b2"), ("ddml_gnn_check.ovito", "NextFrame.relative")):
         ovito.scene.pipelines.clear()
         ovito.scene.load(str(moved / name))
         (pipeline,) = ovito.scene.pipelines
@@ -491,6 +491,38 @@ def test_example_sessions_and_batch(scene, tmp_path):
     with open(out / "attributes.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["frame"]) for r in rows] == [0, 1, 2]
-    assert float(rows[0]["NextFrame.dt"]) == 1.0 and rows[2]["NextFrame.relative"] == "nan"
+    assert float(rows[0]["NextFrame.dt_ps"]) == 1.0 and rows[2]["NextFrame.relative"] == "nan"
     net = read_paradis(out / "frame_001.data")
     assert net.num_nodes == int(rows[1]["DDD.num_nodes"]) and (out / "frame_001.vtp").stat().st_size > 0
+
+
+@pytest.mark.ovito
+def test_example_sessions_show_the_lines_with_legends_and_a_label(scene, tmp_path):
+    """Seen from the session's own perspective camera: atoms hidden, Nye grid translucent, colour legends whose
+    titles carry units and a frame / time label; the rendered picture shows coloured lines and arrows."""
+    if not ctypes.util.find_library("vulkan"):
+        pytest.skip("no Vulkan loader (run: bash scripts/setup_ovito.sh)")
+    from pathlib import Path
+
+    import ovito
+    from matplotlib.image import imread
+    from ovito.vis import ColorLegendOverlay, OpenGLRenderer, TextLabelOverlay, Viewport
+
+    folder = Path(__file__).resolve().parent.parent / "example_sessions" / "ovito"
+    for name, units in (("ddml_forces.ovito", "|F| (Pa·b²)"), ("ddml_gnn_check.ovito", "speed (m/s)")):
+        ovito.scene.pipelines.clear()
+        ovito.scene.load(str(folder / name))
+        (pipeline,) = ovito.scene.pipelines
+        data = pipeline.compute(0)
+        assert not data.particles.vis.enabled
+        (vp,) = [v for v in ovito.scene.viewports.viewports if v.type == Viewport.Type.Perspective]
+        legends = [o for o in vp.overlays if isinstance(o, ColorLegendOverlay)]
+        labels = [o for o in vp.overlays if isinstance(o, TextLabelOverlay)]
+        assert units in [o.title for o in legends] and len(labels) == 1 and "[SourceFrame]" in labels[0].text
+        path = tmp_path / f"{name}.png"
+        vp.render_image(size=(320, 240), filename=str(path), background=(1.0, 1.0, 1.0), renderer=OpenGLRenderer())
+        img = imread(str(path))[..., :3]
+        colourful = (img.max(axis=2) - img.min(axis=2)) > 0.4
+        assert colourful.mean() > 0.01  # coloured lines, arrows and legend bars, not hidden behind atoms
+        middle = colourful[40:200, 60:260]
+        assert middle.sum() > 50  # the network itself, inside the cell, is drawn

@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     from ddml_engine.io.vtk import write_vtp
     from ddml_engine.materials import material
     from ovito_modifiers._common import dxa_network
+    from ovito_modifiers.annotations import annotate_viewport
 
     os.makedirs(args.out, exist_ok=True)
     pipeline = build_pipeline(args)
@@ -95,10 +96,11 @@ def main(argv=None) -> int:
         if frame == 0:
             data.particles.vis.enabled = False
             vp.zoom_all()
+            annotate_viewport(vp, data)  # colour legends with units, frame / time / strain label
         stem = os.path.join(args.out, f"frame_{frame:03d}")
         net = dxa_network(data, mat, "batch", args.remesh)  # same deterministic conversion as the modifiers
-        node_data = {"force_GPa_b2": np.asarray(data.vectors["ddml-forces"]["Direction"]) if net.num_nodes
-                     else np.zeros((0, 3))}
+        node_data = {"force": np.asarray(data.vectors["ddml-forces"]["Direction"]) if net.num_nodes
+                     else np.zeros((0, 3))}  # Pa*b^2, as everywhere in ddml
         if args.model and net.num_nodes:
             node_data["velocity_m_s"] = np.asarray(data.vectors["ddml-velocities"]["Direction"])
         write_paradis(net, stem + ".data")
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
         row.update({k: v for k, v in data.attributes.items()
                     if isinstance(v, (int, float, str, np.number)) and not k.startswith("SourceFile")})
         rows.append(row)
-        shown = {k: row[k] for k in ("DDD.max_force", "GNN.max_speed", "NextFrame.relative") if k in row}
+        shown = {k: row[k] for k in ("DDD.max_force_Pa_b2", "GNN.max_speed_m_s", "NextFrame.relative") if k in row}
         print(f"frame {frame}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) and not math.isnan(v)
                                               else f"{k}={v}" for k, v in shown.items()), flush=True)
     write_table(os.path.join(args.out, "attributes.csv"), rows)

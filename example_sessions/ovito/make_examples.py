@@ -7,8 +7,10 @@ data/frame.{0,1,2}.dump.gz  a 14^3-cell BCC W crystal (Volterra loops, ddml_engi
                             along [111] per frame (frames 1 ps apart: 'Time' is written into each dump)
 data/tiny_untrained.pt      a small untrained GNN mobility model file (shows the plumbing; its velocities mean
                             nothing — train one with `ddml train` and point the modifiers at it)
-ddml_forces.ovito           DXA -> DDD forces (1 GPa xz shear) + Nye tensor grid
+ddml_forces.ovito           DXA -> DDD forces (1 GPa xz shear) + Nye tensor grid (translucent)
 ddml_gnn_check.ovito        DXA -> GNN velocities (predicted network at t + dt) + next-frame Nye check
+Both hide the atoms (they would hide the lines) and carry colour legends with units and a frame / time label in
+every viewport (ovito_modifiers.annotations).
 The sessions refer to the data by paths relative to this folder and open with ddml installed (the modifiers are
 the package's `OVITO.Modifier` entry points).
 """
@@ -67,6 +69,7 @@ def make_sessions(folder: Path) -> None:
     from ovito.modifiers import DislocationAnalysisModifier
 
     from ovito_modifiers import DDDForcesModifier, GNNVelocitiesModifier, NextFrameCheckModifier, NyeGridModifier
+    from ovito_modifiers.annotations import annotate_viewport
 
     cwd = os.getcwd()
     os.chdir(folder)  # relative data paths in the sessions
@@ -86,7 +89,12 @@ def make_sessions(folder: Path) -> None:
             for m in modifiers:
                 pipeline.modifiers.append(m)
             pipeline.add_to_scene()
-            pipeline.compute(0)
+            data = pipeline.compute(0)
+            data.particles.vis.enabled = False  # atoms would hide the lines from every camera
+            for viewport in ovito.scene.viewports.viewports:  # saved with the session
+                viewport.overlays.clear()
+                annotate_viewport(viewport, data)
+                viewport.zoom_all()
             ovito.scene.save(name)
             print(f"wrote {folder / name}")
     finally:
