@@ -278,8 +278,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise SystemExit(f"ddml probe: cannot load {args.model}: {error}")
     truth = {k: v for k, v in (("Me", args.true_me), ("Ms", args.true_ms)) if v}
     taus = np.linspace(args.tau_min, args.tau_max, args.points) * 1e6 if args.tau_max else DEFAULT_TAUS
+    recorded = mobility.metadata.get("material")
+    name = args.material or recorded
+    if not name:
+        raise SystemExit(f"ddml probe: {args.model} records no material; pass --material ({', '.join(PRESETS)})")
+    mat = material(name)
+    print(f"material: {mat.describe()}; " + ("given by --material" if args.material else f"recorded in {args.model}"))
     result = probe(mobility, taus, truth=truth)
-    files = write_probe(result, args.output_dir, burgers_m=material(args.material).burgers_m)
+    files = write_probe(result, args.output_dir, burgers_m=mat.burgers_m)
     print(f"Me = {result.Me:.5g} /(Pa s), Ms = {result.Ms:.5g} /(Pa s)"
           + "".join(f"; {k} error {v:+.2f} %" for k, v in result.errors_percent().items()))
     print(f"wrote {files['png']} and {files['json']}")
@@ -454,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe_cmd.add_argument("--points", type=int, default=10, help="number of stresses (10)")
     probe_cmd.add_argument("--true-me", type=float, help="known edge mobility, to report the error")
     probe_cmd.add_argument("--true-ms", type=float, help="known screw mobility, to report the error")
-    probe_cmd.add_argument("--material", default="W", choices=sorted(PRESETS), help="for m/s in the plot (W)")
+    probe_cmd.add_argument("--material", choices=sorted(PRESETS),
+                           help="for m/s in the plot (default: the material the model file records)")
     probe_cmd.set_defaults(func=cmd_probe)
 
     demo = sub.add_parser("demo", help="the main job: a quick `ddml validate` (learn a known BCC law from DDD)",

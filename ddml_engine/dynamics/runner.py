@@ -91,7 +91,7 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
         wall = time.perf_counter() - started
     finally:
         store.close()
-    sim.write_table(out / "table.csv")
+    sim.write_table(out / "table.csv", burgers_m=mat.burgers_m)
     sim.plot(out / "stress_strain.png", burgers_m=mat.burgers_m)
     last = sim.history[-1]
     summary = {"output_dir": str(out), "steps": sim.step_count, "time_s": sim.time, "strain": last.strain,

@@ -186,11 +186,15 @@ class Simulation:
         return self.history
 
     # ------------------------------------------------------------------ outputs
-    def write_table(self, path: str | Path) -> None:
-        """Stress-strain-density table of every step as CSV (written atomically)."""
+    def write_table(self, path: str | Path, burgers_m: float | None = None) -> None:
+        """Stress-strain-density table of every step as CSV (written atomically); units in the column names, with
+        the density also in 1/m^2 when `burgers_m` is given."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         rows = [r.row() for r in self.history]
+        if burgers_m:
+            for row in rows:
+                row["density_per_m2"] = row["density_per_b2"] / burgers_m**2
         with open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
