@@ -81,9 +81,12 @@ def test_pairs_skip_gaps_and_restarts():
     assert pairs.tolist() == [[0, 1], [1, 2], [3, 4], [5, 6]] and skipped == 2
     pairs, _ = ds.snapshot_pairs(times, cells, 2)
     assert pairs.tolist() == [[0, 2]]
-    cells[4] *= 1.01  # cell change beyond tolerance: both pairs touching frame 4 go
-    pairs, _ = ds.snapshot_pairs(times, cells, 1)
+    cells[4] *= 1.01  # 1 % is mapped exactly (test_pure_affine_...); 10 % is beyond the default 5 % tolerance
+    assert ds.snapshot_pairs(times, cells, 1)[0].tolist() == [[0, 1], [1, 2], [3, 4], [5, 6]]
+    cells[4] *= 1.1
+    pairs, reasons = ds.snapshot_pairs_with_reasons(times, cells, 1)
     assert pairs.tolist() == [[0, 1], [1, 2], [5, 6]]
+    assert reasons == {ds.SKIP_INTERVAL: 2, ds.SKIP_CELL: 1}  # (2, 3) and (4, 5) span bad intervals
 
 
 def test_split_is_by_whole_trajectory():
@@ -283,3 +286,73 @@ def test_train_on_one_trajectory_reports_a_training_loss(trajectories, tmp_path,
     out = capsys.readouterr().out
     assert "best training loss" in out and "no validation set" in out
     assert "validation loss" not in out and "nan" not in out
+
+
+# --------------------------------------------------------------------------------------------- deforming cells
+def make_deforming_trajectory(path, strain_per_frame: float, frames: int = 4, move: bool = True) -> None:
+    """Frames on a cell stretched along z (laterally contracted, nu = 0.3) by `strain_per_frame`: each frame's
+    network is the previous one carried by the homogeneous deformation, plus (`move`) a glide step V = M F dt."""
+    net = random_prismatic_loops(Cell.cubic(100.0), 3, (12.0, 20.0), 6.0, seed=5)
+    stress = np.array([0, 0, 3e8, 0, 2e8, 0])
+    force = make_force_model("line-tension", W)
+    with SnapshotStore(path, "w", material=W) as store:
+        for f in range(frames):
+            store.append(net, f * DT, stress)
+            e = (f + 1) * strain_per_frame
+            cell = Cell(np.diag([100.0 * (1 - 0.3 * e), 100.0 * (1 - 0.3 * e), 100.0 * (1 + e)]), np.zeros(3))
+            mapped = ds.affine_map(net.positions, net.cell.matrix, net.cell.origin, cell.matrix, cell.origin)
+            step = MOBILITY * force(net, stress) * DT if move else 0.0
+            net = type(net)(cell, cell.wrap(mapped + step), net.segments, net.burgers, net.planes,
+                            net.constraints, net.tags)
+
+
+def deforming_dataset(tmp_path, name, strain, move, **data):
+    path = str(tmp_path / f"{name}.h5")
+    make_deforming_trajectory(path, strain, move=move)
+    cfg = base_config([path], tmp_path / name, tmp_path / "cache")
+    cfg["data"].update(validation=[], **data)
+    cfg = load_train_config(cfg, ["train.dtype='float64'"])
+    return ds.NyeDataset(prepare_data(cfg).train_caches, k=1, trajectories=[path]), cfg
+
+
+def test_pure_affine_deformation_costs_nothing_at_rest(tmp_path):
+    """0.4 % strain per frame, nothing moves but the cell: every pair is kept (the old 1e-3 tolerance dropped
+    them all) and the V = 0 loss vanishes because G^t is carried onto the later cell. Comparing the two frames'
+    spectra on their own grids instead (grid points follow the cell) leaves ~ strain^2 of the target (1.6e-5
+    here): small, but of the order of a slow screw's whole signal, and 1e15 above round-off."""
+    data, _ = deforming_dataset(tmp_path, "affine", 0.004, move=False)
+    assert len(data) == 3 and data.skipped == 0
+    batch = data.batch(range(len(data)))
+    zero = pair_losses(batch, torch.zeros(batch.graph.node_features.shape[0], 3, dtype=torch.float64))
+    assert torch.all(zero / batch.target_sumsq < 1e-20) and np.all(data.static_losses / data.target_sumsqs < 1e-20)
+    unmapped = [ds.spectrum_sumsq(data._read_alpha(0, i), data._read_alpha(0, j)) * data.grid_factor
+                for _, i, j in data.pairs]
+    assert np.all(np.array(unmapped) / data.target_sumsqs > 0.5 * 0.004**2)
+
+
+def test_true_motion_on_a_deforming_cell_gives_zero_loss(tmp_path):
+    """Glide plus deformation: the known displacements (later positions minus the mapped earlier ones) fit the
+    target to round-off; V = 0 leaves the glide's share."""
+    data, _ = deforming_dataset(tmp_path, "glide", 0.004, move=True)
+    idx = list(range(len(data)))
+    batch = data.batch(idx)
+    v = []
+    for index in idx:
+        _, i, j = data.pairs[index]
+        with SnapshotStore(data.trajectories[0]) as store:
+            a, b = store[i].network, store[j].network
+        mapped = ds.affine_map(a.positions, a.cell.matrix, a.cell.origin, b.cell.matrix, b.cell.origin)
+        v.append(b.cell.minimum_image(b.positions - mapped) / data.dt(index))
+    v = torch.as_tensor(np.concatenate(v))
+    static = batch.static_loss
+    assert torch.all(static > 0)
+    assert torch.all(pair_losses(batch, v).double() / static < 1e-20)
+    torch.testing.assert_close(pair_losses(batch, torch.zeros_like(v)).double(), static, rtol=1e-10, atol=0)
+
+
+def test_large_cell_changes_are_skipped_with_their_reason(tmp_path):
+    data, cfg = deforming_dataset(tmp_path, "big", 0.1, move=False)
+    assert len(data) == 0 and data.skip_reasons == {ds.SKIP_CELL: 3}
+    with pytest.raises(ValueError, match=r"no usable snapshot pairs .*3 pairs skipped: the cell changes by more "
+                                         r"than data\.cell_tolerance"):
+        train(cfg)

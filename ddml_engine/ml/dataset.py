@@ -22,8 +22,14 @@ modification time and size, the force model (name, cutoff, grid), the material, 
 width, and the stored precision. It does not depend on k: a frame is the target of one pair and the source of
 another, so every k reuses the same cache (the static loss of a pair is computed from the two cached spectra).
 A pair is skipped when a snapshot interval inside it is off the trajectory's median interval (restart, gap,
-duplicated frame) or when the cell changes between its frames by more than a tolerance: the prediction
-alpha(r^t + V dt) is built on the cell of frame t and compared with the target on the cell of frame t + dt.
+duplicated frame) or when the cell changes between its frames by more than `cell_tolerance` (relative); the
+reasons are counted (`NyeDataset.skip_reasons`).
+
+Deforming cells (MD under load): a pair whose cell changes (H^t, o^t -> H^(t+dt), o^(t+dt)) is compared on the
+later cell, with the earlier network mapped affinely, x -> o^(t+dt) + H^(t+dt) (H^t)^-1 (x - o^t), before the
+displacements V dt are added: the prediction is alpha(A r^t + V dt) on the cell of frame t + dt, and the
+zero-velocity reference (source spectrum, static loss) is alpha(A r^t) there, so a pure affine deformation of
+the network costs nothing at V = 0. The mapped source spectra are computed when the dataset is built.
 """
 from __future__ import annotations
 
@@ -215,32 +221,53 @@ def build_cache(trajectory: str | os.PathLike, settings: CacheSettings, cache_di
 
 # --------------------------------------------------------------------------------------------- pairs and split
 def snapshot_pairs(times: np.ndarray, cells: np.ndarray, k: int, interval_tolerance: float = 0.01,
-                   cell_tolerance: float = 1e-3) -> tuple[np.ndarray, int]:
+                   cell_tolerance: float = 0.05) -> tuple[np.ndarray, int]:
     """Frame pairs (i, i + k) of one trajectory with uniform spacing inside, and the number skipped.
 
     The snapshot interval is the median of the positive time differences; a difference off it by more than
     interval_tolerance (relative) breaks the chain (restart, gap, duplicate frame). Pairs whose cell matrices
-    differ by more than cell_tolerance (max relative entry change) are skipped too.
+    differ by more than cell_tolerance (max relative entry change) are skipped too; smaller changes are handled
+    exactly by the affine map of the module docstring.
     """
+    pairs, reasons = snapshot_pairs_with_reasons(times, cells, k, interval_tolerance, cell_tolerance)
+    return pairs, sum(reasons.values())
+
+
+SKIP_INTERVAL = "a snapshot interval inside the pair is off the median interval (restart, gap or duplicate frame)"
+SKIP_CELL = "the cell changes by more than data.cell_tolerance between the pair's frames"
+
+
+def snapshot_pairs_with_reasons(times: np.ndarray, cells: np.ndarray, k: int, interval_tolerance: float = 0.01,
+                                cell_tolerance: float = 0.05) -> tuple[np.ndarray, dict[str, int]]:
+    """`snapshot_pairs`, with the skipped pairs counted by reason (SKIP_INTERVAL, SKIP_CELL)."""
     times = np.asarray(times, float)
     n = len(times)
     if n <= k:
-        return np.zeros((0, 2), np.int64), 0
+        return np.zeros((0, 2), np.int64), {}
     dts = np.diff(times)
     positive = dts[dts > 0]
     if not len(positive):
-        return np.zeros((0, 2), np.int64), n - k
+        return np.zeros((0, 2), np.int64), {SKIP_INTERVAL: n - k}
     interval = float(np.median(positive))
     bad = np.abs(dts - interval) > interval_tolerance * interval
     bad_count = np.concatenate([[0], np.cumsum(bad)])
     i = np.arange(n - k)
-    ok = bad_count[i + k] - bad_count[i] == 0
+    regular = bad_count[i + k] - bad_count[i] == 0
     cells = np.asarray(cells, float)
     scale = np.abs(cells).max(axis=(1, 2))
     change = np.abs(cells[i + k] - cells[i]).max(axis=(1, 2)) / scale[i]
-    ok &= change <= cell_tolerance
+    small = change <= cell_tolerance
+    ok = regular & small
     pairs = np.stack([i[ok], i[ok] + k], axis=1).astype(np.int64)
-    return pairs, int((~ok).sum())
+    reasons = {SKIP_INTERVAL: int((~regular).sum()), SKIP_CELL: int((regular & ~small).sum())}
+    return pairs, {r: c for r, c in reasons.items() if c}
+
+
+def affine_map(points: np.ndarray, cell_from: np.ndarray, origin_from: np.ndarray, cell_to: np.ndarray,
+               origin_to: np.ndarray) -> np.ndarray:
+    """x -> o' + H' H^-1 (x - o): points carried by the homogeneous deformation that takes cell H to H'."""
+    mapping = np.asarray(cell_to, float) @ np.linalg.inv(np.asarray(cell_from, float))
+    return np.asarray(origin_to, float) + (np.asarray(points, float) - np.asarray(origin_from, float)) @ mapping.T
 
 
 def split_trajectories(trajectories: Sequence[str], validation: Sequence[str] = (), val_fraction: float = 0.2,
@@ -380,7 +407,7 @@ class NyeDataset:
 
     def __init__(self, cache_files: Sequence[str | os.PathLike], k: int | Sequence[int] = 1,
                  interval_tolerance: float = 0.01,
-                 cell_tolerance: float = 1e-3, force_scale: float = FORCE_SCALE, length_scale: float = LENGTH_SCALE,
+                 cell_tolerance: float = 0.05, force_scale: float = FORCE_SCALE, length_scale: float = LENGTH_SCALE,
                  preload_mb: float = 2048.0, trajectories: Sequence[str] | None = None):
         self.cache_files = [str(p) for p in cache_files]
         self.trajectories = [str(p) for p in trajectories] if trajectories else []
@@ -392,6 +419,8 @@ class NyeDataset:
         self.grid, self.modes, self.kernel = 0, 0, "gaussian"
         self.times: list[np.ndarray] = []
         self.skipped = 0
+        self.skip_reasons: dict[str, int] = {}
+        self._mapped: dict[tuple[int, int, int], dict[str, np.ndarray]] = {}  # pairs on a deforming cell
         pairs, statics, sumsqs = [], [], []
         total_bytes = 0
         for t, path in enumerate(self.cache_files):
@@ -413,10 +442,14 @@ class NyeDataset:
                 names = [f"{i:08d}" for i in range(len(times))]
                 frames = [{a: group[nm][a][()] for a in _FRAME_ARRAYS + ("alpha_sumsq", "sigma_b")} for nm in names]
                 cells = np.stack([fr["cell_matrix"] for fr in frames]) if frames else np.zeros((0, 3, 3))
-                per_lag = [snapshot_pairs(times, cells, lag, interval_tolerance, cell_tolerance) for lag in self.lags]
+                per_lag = [snapshot_pairs_with_reasons(times, cells, lag, interval_tolerance, cell_tolerance)
+                           for lag in self.lags]
                 p = np.concatenate([pl for pl, _ in per_lag])
                 p = p[np.lexsort((p[:, 1], p[:, 0]))]  # by start frame, then end frame (cache read in order)
-                self.skipped += sum(sk for _, sk in per_lag)
+                for _, reasons in per_lag:
+                    for reason, count in reasons.items():
+                        self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + count
+                        self.skipped += count
                 total_bytes += sum(group[nm]["alpha"].nbytes for nm in names)
                 preload = total_bytes <= preload_mb * 2**20
                 window: dict[int, np.ndarray] = {}
@@ -424,7 +457,13 @@ class NyeDataset:
                     for fr in (int(i), int(j)):
                         if fr not in window:
                             window[fr] = group[names[fr]]["alpha"][()]
-                    statics.append(spectrum_sumsq(window[int(i)], window[int(j)]) * factor)
+                    source = window[int(i)]
+                    if not np.array_equal(frames[int(i)]["cell_matrix"], frames[int(j)]["cell_matrix"]) or \
+                            not np.array_equal(frames[int(i)]["cell_origin"], frames[int(j)]["cell_origin"]):
+                        mapped = self._map_pair(frames[int(i)], frames[int(j)], key)
+                        self._mapped[(t, int(i), int(j))] = mapped
+                        source = mapped["alpha"]
+                    statics.append(spectrum_sumsq(source, window[int(j)]) * factor)
                     sumsqs.append(float(frames[int(j)]["alpha_sumsq"]))
                     pairs.append((t, int(i), int(j)))
                     if preload:
@@ -442,6 +481,23 @@ class NyeDataset:
         self.grid_factor = (self.grid / self.modes) ** 3 if self.cache_files else 1.0
         self.target_sumsqs = np.asarray(sumsqs, float)
         self.rotations: np.ndarray | None = None  # cube rotation index per pair (ml.symmetry), None = as stored
+
+    def _map_pair(self, early: dict[str, np.ndarray], late: dict[str, np.ndarray], key: dict) -> dict[str, np.ndarray]:
+        """Frame arrays of `early` carried affinely onto the cell of `late` (module docstring), with the Nye
+        spectrum of the mapped network there (the zero-velocity reference of the pair)."""
+        args = (early["cell_matrix"], early["cell_origin"], late["cell_matrix"], late["cell_origin"])
+        x1, x2 = affine_map(early["x1"], *args), affine_map(early["x2"], *args)
+        alpha = nye_spectrum(x1, x2, early["burgers"], late["cell_matrix"], late["cell_origin"], self.modes,
+                             float(late["sigma_b"]), self.kernel)
+        dtype = np.complex64 if key.get("precision") == "float32" else np.complex128
+        return {"x1": x1, "x2": x2, "cell_matrix": late["cell_matrix"], "cell_origin": late["cell_origin"],
+                "sigma_b": late["sigma_b"], "alpha": alpha.astype(dtype)}
+
+    def skip_summary(self) -> str:
+        """'n skipped: reason (count); ...' or '' when none were skipped."""
+        if not self.skipped:
+            return ""
+        return f"{self.skipped} pairs skipped: " + "; ".join(f"{r} ({c})" for r, c in self.skip_reasons.items())
 
     def set_rotations(self, seed: int | None, epoch: int = 0) -> None:
         """Cubic-symmetry augmentation: pair i of this epoch is rotated, cell included, by CUBE_ROTATIONS[r_i],
@@ -479,7 +535,13 @@ class NyeDataset:
     def __getitem__(self, index: int) -> Sample:
         t, i, j = self.pairs[index]
         fr = self._frames[t][i]
-        target, source = self._read_alpha(t, j), self._read_alpha(t, i)
+        target = self._read_alpha(t, j)
+        mapped = self._mapped.get((t, i, j))
+        if mapped is None:
+            source = self._read_alpha(t, i)
+        else:  # a deforming cell: G^t carried onto the cell of frame t + dt
+            fr = {**fr, **{name: value for name, value in mapped.items() if name != "alpha"}}
+            source = mapped["alpha"]
         if self.rotations is not None and self.rotations[index]:
             rotation = CUBE_ROTATIONS[self.rotations[index]]
             fr, target = _rotated(fr, target, rotation)

@@ -14,7 +14,7 @@ from ddml_engine.dynamics.config import merge
 
 DEFAULTS: dict[str, Any] = {
     "data": {"trajectories": [], "validation": [], "val_fraction": 0.2, "k": [1, 4, 16], "cache_dir": "",
-             "interval_tolerance": 0.01, "cell_tolerance": 1e-3, "preload_mb": 2048.0},
+             "interval_tolerance": 0.01, "cell_tolerance": 0.05, "preload_mb": 2048.0},
     "material": {"name": "", "mu": 0.0, "nu": 0.0, "core_radius": 0.0, "core_energy": 0.0},  # 0 = not set
     "forces": {"model": "", "cutoff": 150.0, "grid": 64},  # model "" = the one recorded in the trajectory
     "nye": {"grid": 32, "sigma": 2.0, "sigma_b": 0.0, "kernel": "gaussian", "spectral_grid": 0,
@@ -39,7 +39,8 @@ optional except data.trajectories; defaults in brackets. Override any key with '
                 (several lags give slow lines displacements above the noise of remeshing); pairs across a
                 restart or time gap (a snapshot interval off
                 the trajectory's median by more than interval_tolerance [0.01], relative) or a cell change larger
-                than cell_tolerance [1e-3] are skipped; cache_dir [""]: where the per-frame caches go
+                than cell_tolerance [0.05] (relative) are skipped; smaller cell changes (MD under load) are exact:
+                G^t is mapped affinely onto the later cell before V dt is added; cache_dir [""]: caches go
                 ("" = .ddml_cache next to each trajectory); preload_mb [2048]: keep cached Nye spectra in
                 memory up to this size, read them from the cache files otherwise
   [material]    name [""] ("" = the material stored in the trajectory file; else a preset W, Ta, Cu);

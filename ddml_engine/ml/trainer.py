@@ -262,8 +262,12 @@ class Trainer:
         self.train_set = NyeDataset(self.data.train_caches, trajectories=self.data.train_trajectories, **kw)
         self.val_set = NyeDataset(self.data.val_caches, trajectories=self.data.val_trajectories, **kw)
         if len(self.train_set) == 0:
-            raise ValueError(f"no snapshot pairs with k={d['k']} in the training trajectories "
-                             f"{self.data.train_trajectories} ({self.train_set.skipped} skipped)")
+            why = self.train_set.skip_summary() or "the trajectories have fewer frames than the largest lag + 1"
+            raise ValueError(f"no usable snapshot pairs with data.k = {d['k']} in the training trajectories "
+                             f"{self.data.train_trajectories}: {why}")
+        for name, dataset in (("training", self.train_set), ("validation", self.val_set)):
+            if dataset.skipped and self.rank == 0:
+                print(f"[ddml train] {name}: {len(dataset)} pairs; {dataset.skip_summary()}", flush=True)
         norm = tr["loss_normalization"]
         self.loss = tr["loss"]
         self.loss_settings = RelativeLossSettings(float(tr["relative_floor"]), float(tr["density_floor"]))
