@@ -88,10 +88,12 @@ def threads_for(work: int, serial_below: int = SERIAL_WORK) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def torch_threads_for(work: int, serial_below: int = TORCH_SERIAL_NODES) -> Iterator[None]:
-    """Run the enclosed torch calls on one intra-op thread when `work` (graph nodes) is below `serial_below`."""
+def torch_threads_for(work: int, serial_below: int | None = None) -> Iterator[None]:
+    """Run the enclosed torch calls on one intra-op thread when `work` (graph nodes) is below `serial_below`
+    (default: TORCH_SERIAL_NODES, read at call time)."""
     import torch
 
+    serial_below = TORCH_SERIAL_NODES if serial_below is None else serial_below
     previous = torch.get_num_threads()
     if work >= serial_below or previous == 1:
         yield
