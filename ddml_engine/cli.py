@@ -237,8 +237,32 @@ def _md_config(args: argparse.Namespace):
 def cmd_md(args: argparse.Namespace) -> int:
     try:
         return _md(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         raise SystemExit(f"ddml md {args.md_command}: {error}")
+
+
+def _md_import(args: argparse.Namespace) -> int:
+    from ddml_engine.md import importer
+
+    if bool(args.stress_log) == bool(args.stress_csv):
+        raise SystemExit("ddml md import: give the stress per frame with exactly one of --stress-log (a LAMMPS log) "
+                         "and --stress-csv")
+    if args.stress_log:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        stress = importer.read_thermo_log(args.stress_log, columns, step_column=args.step_column,
+                                          unit=args.stress_unit or "bar", pressure=not args.columns_are_stress)
+    else:
+        stress = importer.read_stress_csv(args.stress_csv, unit=args.stress_unit or "GPa")
+    mat = material(args.material)
+    print(f"material: {mat.describe()}; given by --material")
+    result = importer.import_md(args.inputs, args.output, mat, stress, args.timestep_ps, every=args.every,
+                                maxseg=args.maxseg, minseg=args.minseg, force_model=args.force_model or None,
+                                progress=not args.no_progress)
+    print(result.summary())
+    if not result.stored:
+        raise SystemExit(f"ddml md import: no frame could be stored (see {args.output}.report.json)")
+    print(f"train on it: ddml train --set data.trajectories='[\"{args.output}\"]' --set material.name='\"{mat.name}\"'")
+    return 0
 
 
 def _md(args: argparse.Namespace) -> int:
@@ -256,6 +280,8 @@ def _md(args: argparse.Namespace) -> int:
         print(f"{len(run.dumps())} dumps in {run.directory}; {run.wall_s:.0f} s; "
               f"{(run.atom_steps_per_s or 0) / 1e6:.2f} M atom-steps/s")
         return 0
+    if args.md_command == "import":
+        return _md_import(args)
     if args.md_command == "extract":
         result = extract.extract_trajectory(args.directory, material=args.material, maxseg=args.maxseg,
                                             minseg=args.minseg, force_model=args.force_model or None,
@@ -557,6 +583,37 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--every", type=int, default=1, help="use every n-th dump (1)")
     ext.add_argument("--no-progress", action="store_true")
     ext.set_defaults(func=cmd_md)
+    imp = md_sub.add_parser(
+        "import", help="your own MD (LAMMPS dumps or OVITO .ca files + stress) -> a training store",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Turn your MD into a training store (ddml_engine.md.importer): DXA (BCC) of every frame of the "
+                    "atom files (one multi-frame LAMMPS dump, or one file per frame), or a series of OVITO .ca "
+                    "files (step = last number in the name); checks and remesh as `md extract`; the stress of each "
+                    "frame from a LAMMPS log's thermo columns or a CSV; time = step x --timestep-ps.",
+        epilog="Examples:\n  ddml md import traj.dump --stress-log log.lammps -o mine.h5 --material W-FS\n"
+               "  ddml md import frames/dump.*.lammpstrj --stress-log log.lammps --columns c_p[1],c_p[2],c_p[3],"
+               "c_p[6],c_p[5],c_p[4] -o mine.h5 --material W\n"
+               "  ddml md import ca/frame.*.ca --stress-csv stress.csv --stress-unit GPa -o mine.h5 --material W")
+    imp.add_argument("inputs", nargs="+", help="atom files (a multi-frame dump or one file per frame) or .ca files")
+    imp.add_argument("-o", "--output", required=True, help="the new store (.h5; never replaces a file)")
+    imp.add_argument("--material", required=True, choices=sorted(PRESETS),
+                     help="material of the DDD side (b converts Å to b; W-FS: the FS potential's 300 K constants)")
+    imp.add_argument("--stress-log", help="LAMMPS log with thermo output of the stress (or pressure) per step")
+    imp.add_argument("--columns", default=",".join(("Pxx", "Pyy", "Pzz", "Pyz", "Pxz", "Pxy")),
+                     help="the log's xx,yy,zz,yz,xz,xy columns (Pxx,Pyy,Pzz,Pyz,Pxz,Pxy)")
+    imp.add_argument("--columns-are-stress", action="store_true",
+                     help="the columns hold stress (tension positive), not LAMMPS pressures (stress = -p)")
+    imp.add_argument("--step-column", default="Step", help="the log's step column (Step)")
+    imp.add_argument("--stress-csv", help="CSV with columns step,xx,yy,zz,yz,xz,xy (tension positive)")
+    imp.add_argument("--stress-unit", choices=("Pa", "bar", "MPa", "GPa"),
+                     help="unit of the stress values (log: bar, LAMMPS metal units; CSV: GPa)")
+    imp.add_argument("--timestep-ps", type=float, default=0.001, help="MD time step, ps (0.001: LAMMPS metal)")
+    imp.add_argument("--maxseg", type=float, help="remesh: longest segment, b (20)")
+    imp.add_argument("--minseg", type=float, help="remesh: shortest segment, b (7)")
+    imp.add_argument("--force-model", default="", help="also store F^DDD with this force model (default: none)")
+    imp.add_argument("--every", type=int, default=1, help="use every n-th frame (1)")
+    imp.add_argument("--no-progress", action="store_true")
+    imp.set_defaults(func=cmd_md)
     rep = md_sub.add_parser("report", help="stress-strain and density curves (CSV + PNG) of a run",
                             description="Axial stress vs true strain and dislocation density vs strain, CSV and PNG.")
     rep.add_argument("directory", help="run folder")

@@ -178,6 +178,14 @@ def process_dump(dump_path: str | os.PathLike, material: Material, maxseg: float
         rep.reason = f"DXA/conversion failed: {exc}"
         rep.seconds = time.perf_counter() - start
         return None, rep
+    net = clean_dxa_network(raw, rep, material, maxseg, minseg, dangling)
+    rep.seconds = time.perf_counter() - start
+    return net, rep
+
+
+def clean_dxa_network(raw: DislocationNetwork, rep: FrameReport, material: Material, maxseg: float = MAXSEG,
+                      minseg: float = MINSEG, dangling: str = "keep") -> DislocationNetwork | None:
+    """Checks and remesh of a DXA network (module doc, steps 3-4); fills `rep`; None when the frame is skipped."""
     rep.dxa_nodes, rep.dxa_segments = raw.num_nodes, raw.num_segments
     rep.dangling_ends = int(np.sum(raw.constraints == PINNED_NODE))
     problem = check_network(raw)
@@ -199,10 +207,8 @@ def process_dump(dump_path: str | os.PathLike, material: Material, maxseg: float
             rep.other_burgers_length_b = lengths["other"]
             rep.density_m2 = net.density(material.burgers_m)
             rep.mean_segment_b = float(net.segment_lengths().mean()) if net.num_segments else 0.0
-            rep.seconds = time.perf_counter() - start
-            return net, rep
-    rep.seconds = time.perf_counter() - start
-    return None, rep
+            return net
+    return None
 
 
 # ----------------------------------------------------------------------------- trajectory
