@@ -149,3 +149,25 @@ def test_foreign_files_are_refused(tmp_path):
         SnapshotStore(path, "a")
     with pytest.raises(FileNotFoundError):
         SnapshotStore(tmp_path / "missing.h5")
+
+
+@pytest.mark.parametrize("name", ["positions", "burgers", "stress"])
+def test_a_flipped_bit_is_an_error_not_a_number(tmp_path, name):
+    """Every array is stored with a Fletcher-32 checksum: one flipped bit in its bytes is refused on reading,
+    with the file and the frame named; the other frames still read."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "t.h5"
+    with SnapshotStore(path, "w", material=material("W")) as store:
+        for k in range(3):
+            store.append(random_network(rng, 20), float(k), np.arange(6.0) * 1e8)
+    with h5py.File(path, "r") as f:
+        dataset = f["frames"]["00000001"][name]
+        offset = dataset.id.get_chunk_info(0).byte_offset
+    raw = bytearray(path.read_bytes())
+    raw[offset + 5] ^= 0x10
+    path.write_bytes(bytes(raw))
+    with SnapshotStore(path) as store:
+        store.read(0)
+        store.read(2)
+        with pytest.raises(OSError, match=r"t\.h5: frame 1 is corrupted"):
+            store.read(1)

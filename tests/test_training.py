@@ -356,3 +356,25 @@ def test_large_cell_changes_are_skipped_with_their_reason(tmp_path):
     with pytest.raises(ValueError, match=r"no usable snapshot pairs .*3 pairs skipped: the cell changes by more "
                                          r"than data\.cell_tolerance"):
         train(cfg)
+
+
+class _Payload:
+    """Pickles as a call of os.system: what a planted checkpoint would run if loaded with full pickle."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_checkpoint_runs_no_code(trajectories, tmp_path):
+    marker = tmp_path / "code_ran"
+    out = tmp_path / "planted"
+    out.mkdir()
+    torch.save({"model": _Payload(marker)}, out / "last.pt")
+    cfg = base_config(trajectories, out, tmp_path / "cache")
+    cfg["output"]["resume"] = True
+    with pytest.raises(ValueError, match="not a ddml checkpoint that loads safely"):
+        train(cfg)
+    assert not marker.exists()

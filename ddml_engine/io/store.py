@@ -164,19 +164,18 @@ class SnapshotStore:
         group = self._frames.create_group(name)
         try:
             group.attrs["time"] = float(time)
-            kw = {"compression": self.compression} if self.compression else {}
             for key in _ARRAYS:
                 value = getattr(network, key)
-                group.create_dataset(key, data=value, **(kw if value.size > 1024 else {}))
-            group.create_dataset("cell_matrix", data=network.cell.matrix)
-            group.create_dataset("cell_origin", data=network.cell.origin)
-            group.create_dataset("cell_periodic", data=np.array(network.cell.periodic, dtype=bool))
+                _dataset(group, key, value, self.compression if value.size > 1024 else None)
+            _dataset(group, "cell_matrix", network.cell.matrix)
+            _dataset(group, "cell_origin", network.cell.origin)
+            _dataset(group, "cell_periodic", np.array(network.cell.periodic, dtype=bool))
             group.attrs["has_stress"] = stress_voigt is not None
             if stress_voigt is not None:
                 stress = np.asarray(stress_voigt, dtype=np.float64).reshape(-1)
                 if stress.shape != (6,):
                     raise ValueError(f"stress_voigt must have 6 components (Voigt), got shape {stress.shape}")
-                group.create_dataset("stress", data=stress)
+                _dataset(group, "stress", stress)
             extras = group.create_group("extra")
             for key, value in extra.items():
                 if np.isscalar(value) or (isinstance(value, np.ndarray) and value.ndim == 0):
@@ -184,7 +183,7 @@ class SnapshotStore:
                 elif value is None:
                     continue
                 else:
-                    extras.create_dataset(key, data=np.asarray(value))
+                    _dataset(extras, key, np.asarray(value))
             self._file.flush()
             group.attrs["complete"] = True
             self._file.flush()
@@ -203,15 +202,20 @@ class SnapshotStore:
             raise IndexError(f"frame {index} out of range: {self.path} holds {n} frames")
         index %= n
         group = self._frames[f"{index:08d}"]
-        cell = Cell(group["cell_matrix"][()], group["cell_origin"][()], tuple(bool(p) for p in group["cell_periodic"][()]))
-        arrays = {key: group[key][()] for key in _ARRAYS}
+        try:
+            cell = Cell(group["cell_matrix"][()], group["cell_origin"][()],
+                        tuple(bool(p) for p in group["cell_periodic"][()]))
+            arrays = {key: group[key][()] for key in _ARRAYS}
+            stress = group["stress"][()] if group.attrs.get("has_stress", False) else None
+            extra: dict[str, Any] = {}
+            if "extra" in group:
+                extras = group["extra"]
+                extra.update({key: _python_scalar(value) for key, value in extras.attrs.items()})
+                extra.update({key: extras[key][()] for key in extras.keys()})
+        except OSError as error:  # HDF5 filter failure: the Fletcher-32 checksum of a dataset does not match
+            raise OSError(f"{self.path}: frame {index} is corrupted (checksum or read failure: {error}); restore "
+                          "the file from a copy or regenerate it") from None
         network = DislocationNetwork(cell, **arrays)
-        stress = group["stress"][()] if group.attrs.get("has_stress", False) else None
-        extra: dict[str, Any] = {}
-        if "extra" in group:
-            extras = group["extra"]
-            extra.update({key: _python_scalar(value) for key, value in extras.attrs.items()})
-            extra.update({key: extras[key][()] for key in extras.keys()})
         return Frame(index, network, float(group.attrs["time"]), stress, extra)
 
     def __getitem__(self, index: int) -> Frame:
@@ -234,6 +238,16 @@ class SnapshotStore:
 
     def __repr__(self) -> str:
         return f"SnapshotStore({self.path!r}, mode={self.mode!r}, frames={len(self)})"
+
+
+def _dataset(group, key: str, data: np.ndarray, compression: str | None = None):
+    """A dataset with a Fletcher-32 checksum (a flipped bit becomes a read error, not a number); optional
+    compression. Empty and 0-d arrays cannot be chunked and are stored plainly."""
+    data = np.asarray(data)
+    if data.size == 0 or data.ndim == 0 or data.dtype.kind in "OSU":
+        return group.create_dataset(key, data=data)
+    return group.create_dataset(key, data=data, fletcher32=True, **({"compression": compression} if compression
+                                                                     else {}))
 
 
 def _python_scalar(value: Any) -> Any:

@@ -195,6 +195,24 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
+def load_checkpoint_file(path: Path, device) -> dict[str, Any]:
+    """A ddml checkpoint, loaded with `weights_only=True`: tensors and plain data, never code (a planted or
+    foreign file is refused with a one-line error)."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: not a ddml checkpoint that loads safely (tensors and plain data only; it may "
+                         f"come from an older ddml or another program: move it away to start afresh): {first}")
+
+
+def _as_tuples(value: Any) -> Any:
+    """Lists back to tuples (random.setstate wants its nested tuple)."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
 def _save_torch(obj: Any, path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
@@ -321,7 +339,11 @@ class Trainer:
         return np.random.default_rng([self.seed, epoch]).permutation(len(self.train_set))
 
     def checkpoint(self) -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        """Tensors and plain Python data only, so that loading needs no pickle of arbitrary objects."""
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        numpy_state = {"bit_generator": str(name), "keys": torch.from_numpy(np.asarray(keys, np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+        rng = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"model": self.model.state_dict(), "model_config": self.model.config(),
@@ -330,12 +352,12 @@ class Trainer:
                 "epoch": self.epoch, "step": self.step, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
                 "rng": rng, "data_order": {"generator": "numpy.random.default_rng([seed, epoch]).permutation",
                                            "seed": self.seed, "next_epoch": self.epoch,
-                                           "next_order": self.epoch_order(self.epoch)},
+                                           "next_order": torch.from_numpy(self.epoch_order(self.epoch))},
                 "history": self.history, "elapsed_s": self.elapsed, "loss_scale": self.scale,
                 "config": self.config, "dtype": str(self.dtype)}
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = load_checkpoint_file(path, self.device)
         if state["model_config"] != self.model.config():
             raise ValueError(f"{path}: model configuration {state['model_config']} differs from the current "
                              f"{self.model.config()}; resume with the same [model] section")
@@ -350,11 +372,13 @@ class Trainer:
         self.history, self.elapsed = list(state["history"]), float(state["elapsed_s"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"].cpu())
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+        n = rng["numpy"]
+        np.random.set_state((n["bit_generator"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
+        random.setstate(_as_tuples(rng["python"]))
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-        if not np.array_equal(state["data_order"]["next_order"], self.epoch_order(self.epoch)):
+        if not np.array_equal(np.asarray(state["data_order"]["next_order"]), self.epoch_order(self.epoch)):
             raise ValueError(f"{path}: the training pairs differ from those of the interrupted run "
                              "(trajectories, k or cache changed); cannot resume exactly")
 
@@ -490,7 +514,7 @@ class Trainer:
 
         best = self.out / "best.pt"
         model = GNNMobilityModel(**self.model.config()).to("cpu", self.dtype)
-        state = torch.load(best if best.is_file() else self.out / "last.pt", map_location="cpu", weights_only=False)
+        state = load_checkpoint_file(best if best.is_file() else self.out / "last.pt", "cpu")
         model.load_state_dict(state["model"])
         s = self.data.settings
         last = self.history[-1]
