@@ -141,6 +141,12 @@ def cmd_forces(args: argparse.Namespace) -> int:
     from ddml_engine.forces.model import make_force_model
     from ddml_engine.io.vtk import write_vtp
 
+    if args.output and Path(args.output).exists():
+        same = Path(args.file).exists() and Path(args.output).resolve() == Path(args.file).resolve()
+        if same:
+            raise SystemExit(f"ddml forces: -o {args.output} is the input network; choose another output file")
+        if not args.overwrite:
+            raise SystemExit(f"ddml forces: {args.output} exists; pass --overwrite to replace it")
     network = _read(args.file)
     mat = _material_for(args, args.file, "forces")
     stress = _parse_stress(args.stress, args.stress_unit)
@@ -194,7 +200,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         summaries = generate_training_set(config, runs=args.runs, first_seed=int(config["initial"]["seed"]))
         print(json.dumps(summaries, indent=2))
         return 0
-    summary = run_simulation(config, restart=args.restart, restart_frame=args.frame)
+    existing = Path(config["run"]["output_dir"]) / "trajectory.h5"
+    if existing.exists() and not args.restart and not args.overwrite:
+        raise SystemExit(f"ddml simulate: {existing} exists (an earlier run): pass --overwrite to replace it, or "
+                         f"--restart {existing} to continue it")
+    summary = run_simulation(config, restart=args.restart, restart_frame=args.frame, overwrite=args.overwrite)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -422,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "non-singular), elastic-cutoff (pairs within --cutoff). Default: elastic")
     forces.add_argument("--cutoff", type=float, help="pair cutoff for elastic-cutoff (units of b)")
     forces.add_argument("-o", "--output", help="output .vtp file with per-node force arrays")
+    forces.add_argument("--overwrite", action="store_true", help="replace an existing output file (never the input)")
     _add_material_args(forces)
     forces.set_defaults(func=cmd_forces)
 
@@ -445,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--restart", metavar="TRAJECTORY.h5",
                           help="continue from a saved frame of this trajectory (time, network, loading state)")
     simulate.add_argument("--frame", type=int, default=-1, help="frame of --restart to start from (default last)")
+    simulate.add_argument("--overwrite", action="store_true",
+                          help="replace the trajectory an earlier run left in the output folder")
     simulate.add_argument("--runs", type=int, default=0,
                           help="run this many seeded copies (seeds initial.seed, +1, ...) into output_dir/run_<seed>/; "
                                "resumable (the paper's section 2.2 training set: --runs 5 with the defaults)")

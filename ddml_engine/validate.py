@@ -117,7 +117,7 @@ def _run_ddd(config: dict, label: str) -> dict:
         with SnapshotStore(trajectory, "r") as store:
             resume = len(store) > 1
     print(f"[ddml validate] {label}: {'resuming' if resume else 'running'} -> {out}", flush=True)
-    return run_simulation(config, restart=str(trajectory) if resume else None)
+    return run_simulation(config, restart=str(trajectory) if resume else None, overwrite=not resume)
 
 
 def generate_ground_truth(settings: ValidateSettings, out: Path, progress: bool = True) -> list[str]:

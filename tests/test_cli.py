@@ -190,3 +190,28 @@ def test_uncompiled_kernels_are_announced(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "nc")})
     assert run.returncode == 0, run.stderr
     assert "[t] compiling" in run.stderr and "cached on disk" in run.stderr
+
+
+def test_outputs_never_replace_inputs_or_earlier_runs(tmp_path, capsys):
+    from ddml_engine.dynamics.configs import random_prismatic_loops
+    from ddml_engine.io.paradis import write_paradis
+    from ddml_engine.network import Cell
+
+    path = tmp_path / "loops.data"
+    write_paradis(random_prismatic_loops(Cell.cubic(200.0), 2, 30.0, 10.0, seed=2), path)
+    before = path.read_bytes()
+    with pytest.raises(SystemExit, match="is the input network"):
+        main(["forces", str(path), "--material", "W", "-o", str(path), "--overwrite"])
+    assert path.read_bytes() == before
+    (tmp_path / "f.vtp").write_text("mine")
+    with pytest.raises(SystemExit, match="exists; pass --overwrite"):
+        main(["forces", str(path), "--material", "W", "-o", str(tmp_path / "f.vtp")])
+    assert (tmp_path / "f.vtp").read_text() == "mine"
+    args = ["simulate", "--output-dir", str(tmp_path / "run"), "--set", "cell.size=100.0", "--set", "initial.count=2",
+            "--set", "initial.radius=20.0"] + SMALL_RUN
+    assert main(args) == 0
+    first = (tmp_path / "run" / "trajectory.h5").read_bytes()
+    with pytest.raises(SystemExit, match="exists \\(an earlier run\\): pass --overwrite"):
+        main(args)
+    assert (tmp_path / "run" / "trajectory.h5").read_bytes() == first
+    assert main(args + ["--overwrite"]) == 0

@@ -32,7 +32,7 @@ def threads_setting(config: dict) -> int:
     return threads
 
 
-def run_simulation(config: dict, restart: str | None = None, restart_frame: int = -1) -> dict:
+def run_simulation(config: dict, restart: str | None = None, restart_frame: int = -1, overwrite: bool = False) -> dict:
     """Run the simulation described by `config` (see ddml_engine.dynamics.config) and write its outputs.
 
     With `restart`, the network, time, step and loading state come from that trajectory's frame; the new
@@ -60,7 +60,10 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
             raise SystemExit(f"ddml simulate: restarting from frame {index} of {store_path} would overwrite the "
                              f"frames after it (last is {last}); choose another --output-dir")
     elif store_path.exists():
-        store_path.unlink()  # a fresh run replaces an old trajectory of the same directory
+        if not overwrite:
+            raise FileExistsError(f"{store_path} exists (an earlier run): pass --overwrite to replace it, or "
+                                  f"--restart {store_path} to continue it")
+        store_path.unlink()
     from ddml_engine.forces.model import ForceModelSpec
 
     print(f"[ddml simulate] material: {mat.describe()}; {source}", flush=True)
@@ -126,5 +129,5 @@ def generate_training_set(config: dict, runs: int = 5, first_seed: int = 1) -> l
                 resume = len(store) > 0
         print(f"[ddml] run {seed} of {first_seed}..{first_seed + runs - 1}: "
               + ("resuming from its last frame" if resume else "starting"))
-        summaries.append(run_simulation(cfg, restart=str(trajectory) if resume else None))
+        summaries.append(run_simulation(cfg, restart=str(trajectory) if resume else None, overwrite=not resume))
     return summaries
