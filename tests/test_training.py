@@ -378,3 +378,11 @@ def test_a_planted_checkpoint_runs_no_code(trajectories, tmp_path):
     with pytest.raises(ValueError, match="not a ddml checkpoint that loads safely"):
         train(cfg)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["trajectory.h5", "../model.pt", "/tmp/model.pt", "last.pt", ""])
+def test_model_name_stays_a_model_file_inside_the_output_folder(trajectories, tmp_path, name):
+    cfg = base_config(trajectories, tmp_path / "out", tmp_path / "cache")
+    cfg["output"]["model_name"] = name
+    with pytest.raises(ValueError, match="output.model_name"):
+        load_train_config(cfg)

@@ -147,6 +147,11 @@ def validate(config: dict[str, Any], where: str = "") -> None:
         fail("data.val_fraction", f"must be in [0, 1), got {data['val_fraction']}")
     if int(nye["grid"]) < 4:
         fail("nye.grid", f"must be >= 4, got {nye['grid']}")
+    name = str(config["output"]["model_name"])
+    if not name or "/" in name or "\\" in name or name in (".", "..") or not name.endswith(".pt") or \
+            name in ("last.pt", "best.pt"):
+        fail("output.model_name", f"must be a plain file name ending in .pt inside output.dir (not last.pt or "
+                                  f"best.pt, the checkpoints), got {name!r}")
     if float(nye["sigma"]) <= 0 and float(nye["sigma_b"]) <= 0:
         fail("nye.sigma", "sigma (grid spacings) or sigma_b (b) must be positive")
     if int(train["epochs"]) < 1:
