@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -406,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="ddml: learn dislocation-dynamics mobility laws from MD with graph neural networks, and run them. "
                     "Engine units: lengths in b, stress in Pa, time in s, forces in Pa*b^2.")
     parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also DDML_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -635,14 +637,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "DDML_DEBUG"
+
+
+def describe_error(error: BaseException) -> str:
+    """One line: the error's own message (readers name file and line), the file of an OSError, its type."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
+        text = f"{error.filename}: {text}"
+    known = (ValueError, KeyError, OSError)
+    return text if isinstance(error, known) else f"{type(error).__name__}: {text}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The `ddml` command. Any error reaches the user as one line naming what failed and a non-zero exit status;
+    `ddml --debug ...` or DDML_DEBUG=1 shows the traceback instead."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"ddml {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the error boundary of every subcommand
+        if debug:
+            raise
+        print(f"ddml {args.command}: {describe_error(error)} (details: ddml --debug {args.command} ... or "
+              f"{DEBUG_ENV}=1)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -215,3 +215,34 @@ def test_outputs_never_replace_inputs_or_earlier_runs(tmp_path, capsys):
         main(args)
     assert (tmp_path / "run" / "trajectory.h5").read_bytes() == first
     assert main(args + ["--overwrite"]) == 0
+
+
+def test_every_error_is_one_line_unless_debug(tmp_path, capsys, monkeypatch):
+    """A failure deep inside a command (here: the elastic-cutoff model without its cutoff, raised by the force
+    model) reaches the user as one line on stderr and exit status 1; --debug or DDML_DEBUG=1 shows the traceback."""
+    from ddml_engine.dynamics.configs import random_prismatic_loops
+    from ddml_engine.io.paradis import write_paradis
+    from ddml_engine.network import Cell
+
+    path = tmp_path / "loops.data"
+    write_paradis(random_prismatic_loops(Cell.cubic(200.0), 2, 30.0, 10.0, seed=2), path)
+    argv = ["forces", str(path), "--material", "W", "--model", "elastic-cutoff"]
+    monkeypatch.delenv("DDML_DEBUG", raising=False)
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "ddml forces: the 'elastic-cutoff' force model needs a positive cutoff" in err and "--debug" in err
+    with pytest.raises(ValueError):
+        main(["--debug"] + argv)
+    monkeypatch.setenv("DDML_DEBUG", "1")
+    with pytest.raises(ValueError):
+        main(argv)
+
+
+def test_a_fifo_is_refused_not_read(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "net.data"
+    os.mkfifo(fifo)
+    with pytest.raises(SystemExit, match="not a regular file"):
+        main(["info", str(fifo)])

@@ -17,6 +17,8 @@ def read_network(path: str | os.PathLike, frame: int = -1, **options) -> Disloca
     Options are passed to the reader (e.g. `burgers_magnitude_angstrom=` for `.ca`).
     """
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):  # a directory, FIFO or device: refuse, never hang
+        raise FileFormatError(path, None, "not a regular file (a directory, pipe or device)")
     ext = os.path.splitext(path)[1].lower()
     if ext in TRAJECTORY_EXTENSIONS:
         from ddml_engine.io.store import SnapshotStore
