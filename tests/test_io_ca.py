@@ -335,3 +335,14 @@ def test_dxa_across_periodic_boundary(tmp_path, synthetic, config):
     assert net.physical_nodes().sum() == (0 if config == "loop" else 2)
     assert net.total_length() == pytest.approx(sum(line.length for line in lines) / b_ang, rel=1e-9)
     assert net.segment_lengths().max() < 0.25 * net.cell.lengths.min()
+
+
+def test_points_far_outside_the_cell_are_refused(tmp_path):
+    """Unwrapped DXA lines stay within a few cell lengths; a point at 1e9 Å is corrupt data, named by its
+    dislocation's line, not wrapped or allocated for."""
+    text = hand_made().replace("\n5 2 15\n", "\n1000000000.0 2 15\n")
+    assert "1000000000.0 2 15" in text
+    path = tmp_path / "far.ca"
+    path.write_text(text)
+    with pytest.raises(FileFormatError, match=r"far\.ca:\d+: dislocation 4 has a point .* cell lengths outside"):
+        read_ca(path, burgers_magnitude_angstrom=1.0)

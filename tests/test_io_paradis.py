@@ -203,3 +203,32 @@ def test_inconsistent_plane_and_missing_reverse_arm(tmp_path):
     k = line_of(lines, "0,0", 1)  # arm of node 0,1 back to 0,0, pointed to 0,2 (already its other arm)
     lines[k] = lines[k].replace("0,0", "0,2", 1)
     expect_error(tmp_path, lines, k + 1, "listed twice")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("nodeCount = ", "nodeCount = inf #", "'nodeCount' is not finite"),
+    ("nodeCount = ", "nodeCount = 2.5 #", "'nodeCount' must be a whole number"),
+])
+def test_header_numbers_must_be_finite_whole_numbers(tmp_path, cu, old, new, message):
+    text = format_paradis(cu).replace(old, new, 1)
+    path = tmp_path / "bad.data"
+    path.write_text(text)
+    with pytest.raises(FileFormatError, match=message):
+        read_paradis(path)
+
+
+def test_nan_burgers_vectors_and_planes_are_refused_with_their_line(tmp_path):
+    rng = np.random.default_rng(0)
+    net = random_network(rng, n=6, m=6)
+    lines = format_paradis(net).splitlines()
+    for what, index in (("Burgers vector", 1), ("glide plane", 2)):
+        first_node = next(k for k, line in enumerate(lines) if line.startswith(" ") and "," in line.split()[0]
+                          and len(line.split()) == 6)
+        bad = list(lines)
+        fields = bad[first_node + index].split()
+        fields[-1] = "nan"
+        bad[first_node + index] = "   " + " ".join(fields)
+        path = tmp_path / f"{index}.data"
+        path.write_text("\n".join(bad) + "\n")
+        with pytest.raises(FileFormatError, match=rf":{first_node + index + 1}: .*non-finite {what}"):
+            read_paradis(path)

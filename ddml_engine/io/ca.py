@@ -225,6 +225,23 @@ def _parse_dislocations(r: _Reader, ca: CAFile, count: int) -> None:
         ca.lines.append(CALine(index, burgers, cluster, points, start))
 
 
+#: unwrapped DXA lines stay within a few cell lengths of the cell; farther points are corrupt data (and wrapping or
+#: splitting them would allocate without bound)
+MAX_CELLS_AWAY = 10.0
+
+
+def _check_points_near_cell(path: str, ca: "CAFile") -> None:
+    inverse = np.linalg.inv(ca.cell_matrix)
+    for ln in ca.lines:
+        if not len(ln.points):
+            continue
+        frac = (ln.points - ca.cell_origin) @ inverse.T
+        away = float(np.abs(frac - 0.5).max()) - 0.5
+        if away > MAX_CELLS_AWAY:
+            raise FileFormatError(path, ln.line, f"dislocation {ln.index} has a point {away:.3g} cell lengths "
+                                                 f"outside the cell (more than {MAX_CELLS_AWAY:g}): corrupt file?")
+
+
 def _is_numeric(fields: list[str]) -> bool:
     try:
         [float(f) for f in fields]
@@ -329,6 +346,7 @@ def read_ca(path: str | os.PathLike, burgers_magnitude_angstrom: float | None = 
     if not b_ang > 0:
         raise ValueError(f"Burgers magnitude must be positive, got {b_ang}")
     cell = Cell(ca.cell_matrix / b_ang, ca.cell_origin / b_ang, ca.pbc)
+    _check_points_near_cell(path, ca)
     b_lines = line_burgers(ca, burgers, crystal_axes, max_misorientation_deg)
     if burgers == "spatial":
         b_lines = b_lines / b_ang

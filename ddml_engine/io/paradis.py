@@ -100,9 +100,16 @@ def _header_number(header: _Header, key: str, path: str, count: int, kind=float)
     if len(tokens) != count:
         raise FileFormatError(path, header.lines[key], f"'{key}' needs {count} value(s), got {len(tokens)}")
     try:
-        return np.array([kind(float(t)) if kind is int else kind(t) for t in tokens])
+        values = np.array([float(t) for t in tokens])
     except ValueError:
         raise FileFormatError(path, header.lines[key], f"'{key}' has a non-numeric value: {tokens}") from None
+    if not np.all(np.isfinite(values)):
+        raise FileFormatError(path, header.lines[key], f"'{key}' is not finite: {tokens}")
+    if kind is int:
+        if np.any(values != np.round(values)) or np.any(np.abs(values) > 2**62):
+            raise FileFormatError(path, header.lines[key], f"'{key}' must be a whole number, got {tokens}")
+        return values.astype(np.int64)
+    return values
 
 
 def _to_float(tokens: list[list[str]], line_numbers: list[int], path: str, what: str) -> np.ndarray:
@@ -220,6 +227,10 @@ def read_paradis(path: str | os.PathLike) -> DislocationNetwork:
     arm_tags = _parse_tags([rows[r][0] for r in arm_rows], arm_lines, path) if arm_rows else np.zeros(0, np.int64)
     arm_b = _to_float([rows[r][1:4] for r in arm_rows], arm_lines, path, "Burgers vector").reshape(-1, 3)
     arm_n = _to_float([rows[r + 1] for r in arm_rows], plane_lines, path, "glide plane").reshape(-1, 3)
+    for values, lines_of, what in ((arm_b, arm_lines, "Burgers vector"), (arm_n, plane_lines, "glide plane")):
+        if not np.all(np.isfinite(values)):
+            bad = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
+            raise FileFormatError(path, lines_of[bad], f"non-finite {what}")
     owner = np.array(arm_owner, dtype=np.int64)
 
     segments, burgers, planes = _pair_arms(path, tags, owner, arm_tags, arm_b, arm_n, node_lines, arm_lines)
