@@ -32,10 +32,9 @@ def plot_training(metrics_csv: Path, png: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = png.with_name(f".{png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, png)
+    from ddml_engine.io._atomic import save_figure_atomic
+
+    save_figure_atomic(fig, png, dpi=120)
 
 
 def run_demo(output_dir: str | os.PathLike = "runs/demo", quick: bool = False, seed: int = 0,

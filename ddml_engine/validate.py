@@ -227,10 +227,9 @@ def plot_rollout(truth: dict, model: dict, png: Path, burgers_m: float) -> None:
         ax.legend(fontsize=8)
     fig.suptitle("rollout from an unseen start: DDD with the trained model vs DDD with the true law")
     fig.tight_layout()
-    tmp = png.with_name(f".{png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, png)
+    from ddml_engine.io._atomic import save_figure_atomic
+
+    save_figure_atomic(fig, png, dpi=110)
 
 
 def mean_segment_length(trajectories: list[str], samples: int = 5) -> float:

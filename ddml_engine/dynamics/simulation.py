@@ -190,16 +190,16 @@ class Simulation:
         """Stress-strain-density table of every step as CSV (written atomically); units in the column names, with
         the density also in 1/m^2 when `burgers_m` is given."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         rows = [r.row() for r in self.history]
         if burgers_m:
             for row in rows:
                 row["density_per_m2"] = row["density_per_b2"] / burgers_m**2
-        with open(tmp, "w", newline="") as handle:
+        from ddml_engine.io._atomic import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, path)
 
     def plot(self, path: str | Path, burgers_m: float | None = None) -> None:
         """Axial stress and dislocation density vs strain (PNG, written atomically)."""
@@ -225,9 +225,7 @@ class Simulation:
         for ax in (ax1, ax2):
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        path = Path(path)
-        tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-        fig.savefig(tmp, dpi=120)
-        plt.close(fig)
-        os.replace(tmp, path)
+        from ddml_engine.io._atomic import save_figure_atomic
+
+        save_figure_atomic(fig, path, dpi=120)
 

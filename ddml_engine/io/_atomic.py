@@ -30,3 +30,15 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+
+
+def save_figure_atomic(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save a matplotlib figure atomically (a unique temporary name, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=fmt)
+    finally:
+        plt.close(fig)

@@ -124,14 +124,11 @@ def write_probe(result: ProbeResult, output_dir: str | os.PathLike, burgers_m: f
         ax.legend(fontsize=8)
     fig.tight_layout()
     png, js = out / "probe.png", out / "probe.json"
-    tmp = out / ".probe.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, png)
+    from ddml_engine.io._atomic import save_figure_atomic, write_text_atomic
+
+    save_figure_atomic(fig, png, dpi=120)
     data = asdict(result) | {"errors_percent": result.errors_percent()}
-    tmp = out / ".probe.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, js)
+    write_text_atomic(js, json.dumps(data, indent=2))
     return {"png": png, "json": js}
 
 
@@ -233,8 +230,7 @@ def plot_character_probe(result: CharacterProbe, png: str | os.PathLike, burgers
         fig.suptitle(title)
     fig.tight_layout()
     png = Path(png)
-    tmp = png.with_name(f".{png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, png)
+    from ddml_engine.io._atomic import save_figure_atomic
+
+    save_figure_atomic(fig, png, dpi=110)
     return png
