@@ -99,3 +99,24 @@ def test_training_set_generation_skips_finished_and_resumes_interrupted_runs(tmp
     with SnapshotStore(tmp_path / "run_4" / "trajectory.h5") as store:
         assert len(store) > frames_before and store.times[frames_before - 1] == last_time
         assert np.all(np.diff(store.times) > 0)
+
+
+def test_restarted_run_keeps_the_whole_table(tmp_path):
+    """Restarting a run in its own folder appends to its table.csv (and plot) instead of starting them afresh."""
+    import csv
+
+    config = load_config(None, ["run.max_steps=4", "run.progress=false", "cell.size=100.0", "initial.count=2",
+                                "initial.radius=20.0", 'forces.model="line-tension"', "run.output_interval=5e-13"])
+    config["run"]["output_dir"] = str(tmp_path)
+    run_simulation(config)
+    with open(tmp_path / "table.csv") as handle:
+        before = list(csv.DictReader(handle))
+    config["run"]["max_steps"] = 8
+    run_simulation(config, restart=str(tmp_path / "trajectory.h5"))
+    with open(tmp_path / "table.csv") as handle:
+        after = list(csv.DictReader(handle))
+    times = [float(r["time_s"]) for r in after]
+    assert float(after[0]["time_s"]) == 0.0 and np.all(np.diff(times) > 0)
+    assert len(after) > len(before) and int(after[-1]["step"]) == 8
+    kept = [r for r in after if float(r["time_s"]) < float(before[-1]["time_s"])]
+    assert [r["time_s"] for r in kept] == [r["time_s"] for r in before[:len(kept)]] and len(kept) >= 3

@@ -23,6 +23,31 @@ def _restore_loading(loading, extra: dict, stress: np.ndarray | None) -> None:
 
 
 
+def earlier_history(table: Path, before_time: float) -> list:
+    """StepRecords of an earlier table.csv of this output folder, up to (not including) `before_time` (s): what a
+    restarted run puts in front of its own steps. Empty when there is no readable table."""
+    import csv
+
+    from ddml_engine.dynamics.simulation import StepRecord
+
+    if not table.is_file():
+        return []
+    records = []
+    try:
+        with open(table, newline="") as handle:
+            for row in csv.DictReader(handle):
+                t = float(row["time_s"])
+                if t >= before_time * (1 - 1e-12):
+                    break
+                stress = np.array([float(row[f"stress_{c}_Pa"]) for c in ("xx", "yy", "zz", "yz", "xz", "xy")])
+                records.append(StepRecord(int(row["step"]), t, float(row["dt_s"]), float(row["strain"]),
+                                          float(row["plastic_strain"]), stress, float(row["density_per_b2"]),
+                                          int(row["nodes"]), int(row["segments"])))
+    except (KeyError, ValueError, OSError):
+        return []  # a foreign or damaged table: the new one starts at the restart
+    return records
+
+
 def threads_setting(config: dict) -> int:
     """run.threads, checked: a whole number >= 0 (0 = $DDML_THREADS, else the available cores)."""
     threads = config["run"].get("threads", 0)
@@ -80,6 +105,7 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
             sim.step_count = int(start_frame.extra.get("step", 0))
             sim.plastic_strain_tensor = np.asarray(start_frame.extra.get("plastic_strain_tensor", np.zeros((3, 3))))
             _restore_loading(sim.loading, start_frame.extra, start_frame.stress)
+            sim.history[:0] = earlier_history(out / "table.csv", sim.time)  # the table and plot cover the whole run
             sim.record(0.0)
             sim.next_output = sim.time + sim.output_interval if sim.output_interval else None
             if not os.path.exists(restart) or not os.path.samefile(restart, store_path):
