@@ -171,3 +171,27 @@ def test_a_flipped_bit_is_an_error_not_a_number(tmp_path, name):
         store.read(2)
         with pytest.raises(OSError, match=r"t\.h5: frame 1 is corrupted"):
             store.read(1)
+
+
+@pytest.mark.parametrize("kind", ["external_link", "external_storage"])
+def test_data_from_other_files_is_refused(tmp_path, kind):
+    """A store whose frame points to another file's bytes (an HDF5 external link, or a dataset with external
+    storage) is refused when the frame is read; nothing of the other file is copied."""
+    rng = np.random.default_rng(4)
+    path = tmp_path / "t.h5"
+    with SnapshotStore(path, "w", material=material("W")) as store:
+        store.append(random_network(rng, 10), 0.0)
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["positions"] = np.full((10, 3), 42.0)
+    raw = tmp_path / "secret.bin"
+    np.full((10, 3), 42.0).tofile(raw)
+    with h5py.File(path, "a") as f:
+        group = f["frames"]["00000000"]
+        del group["positions"]
+        if kind == "external_link":
+            group["positions"] = h5py.ExternalLink(str(secret), "/positions")
+        else:
+            group.create_dataset("positions", shape=(10, 3), dtype="f8", external=[(str(raw), 0, h5py.h5f.UNLIMITED)])
+    with SnapshotStore(path) as store, pytest.raises(FileFormatError, match="outside the store|external files"):
+        store.read(0)

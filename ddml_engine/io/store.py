@@ -202,6 +202,7 @@ class SnapshotStore:
             raise IndexError(f"frame {index} out of range: {self.path} holds {n} frames")
         index %= n
         group = self._frames[f"{index:08d}"]
+        _refuse_foreign_storage(self.path, group)
         try:
             cell = Cell(group["cell_matrix"][()], group["cell_origin"][()],
                         tuple(bool(p) for p in group["cell_periodic"][()]))
@@ -238,6 +239,25 @@ class SnapshotStore:
 
     def __repr__(self) -> str:
         return f"SnapshotStore({self.path!r}, mode={self.mode!r}, frames={len(self)})"
+
+
+def _refuse_foreign_storage(path, group) -> None:
+    """Refuse links to other files and datasets stored outside this file (HDF5 external links, soft links,
+    external storage): a store's bytes come from the store only."""
+    from ddml_engine.io.errors import FileFormatError
+
+    for holder in (group, group.get("extra")):
+        if holder is None:
+            continue
+        for key in holder.keys():
+            link = holder.get(key, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                raise FileFormatError(path, None, f"{holder.name}/{key} is a {type(link).__name__} to data outside "
+                                                  "the store; refused")
+            item = holder[key]
+            if isinstance(item, h5py.Dataset) and item.external:
+                raise FileFormatError(path, None, f"{holder.name}/{key} keeps its data in external files "
+                                                  f"{[e[0] for e in item.external]}; refused")
 
 
 def _dataset(group, key: str, data: np.ndarray, compression: str | None = None):
