@@ -28,7 +28,7 @@ class NetworkError(ValueError):
 def node_sum(nodes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Sum per-item values (K, ...) into (n, ...) rows `nodes` (one bincount per flattened component)."""
     values = np.asarray(values, dtype=np.float64)
-    flat = values.reshape(len(values), -1)
+    flat = values.reshape(len(values), int(np.prod(values.shape[1:], dtype=np.int64)))  # also for K = 0
     out = np.empty((n, flat.shape[1]))
     for k in range(flat.shape[1]):
         out[:, k] = np.bincount(nodes, weights=flat[:, k], minlength=n)

@@ -183,7 +183,9 @@ def run_rollouts(settings: ValidateSettings, model_path: str, out: Path, progres
     _run_ddd(truth_cfg, f"rollout with the true law (seed {settings.rollout_seed})")
     status = "completed"
     try:
-        _run_ddd(model_cfg, f"rollout with the trained GNN (seed {settings.rollout_seed})")
+        summary = _run_ddd(model_cfg, f"rollout with the trained GNN (seed {settings.rollout_seed})")
+        if summary.get("stop_reason", "reached its limit") != "reached its limit":
+            status = f"stopped: {summary['stop_reason']}"
     except Exception as error:  # the model may drive DDD into a state it cannot continue from: report it
         status = f"stopped: {type(error).__name__}: {error}"
         print(f"[ddml validate] DDD+ML {status}", flush=True)

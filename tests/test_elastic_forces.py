@@ -304,3 +304,14 @@ def test_bad_input_is_reported():
     bad[1, 0] = np.nan
     with pytest.raises(ValueError, match=r"rows \[1\]"):
         self_force(p, bad, p, MU, NU, A)
+
+
+@pytest.mark.parametrize("name", ["line-tension", "elastic", "elastic-cutoff", "fft"])
+def test_every_force_model_takes_an_empty_network(name):
+    from ddml_engine.forces.model import make_force_model
+    from ddml_engine.materials import material
+    from ddml_engine.network import Cell, DislocationNetwork
+
+    empty = DislocationNetwork(Cell.cubic(100.0), np.zeros((0, 3)), np.zeros((0, 2)), np.zeros((0, 3)))
+    forces = make_force_model(name, material("W"), cutoff=50.0, grid=8)(empty, np.array([0, 0, 1e8, 0, 0, 0]))
+    assert forces.shape == (0, 3)

@@ -232,3 +232,13 @@ def test_nan_burgers_vectors_and_planes_are_refused_with_their_line(tmp_path):
         path.write_text("\n".join(bad) + "\n")
         with pytest.raises(FileFormatError, match=rf":{first_node + index + 1}: .*non-finite {what}"):
             read_paradis(path)
+
+
+def test_empty_network_round_trips():
+    import tempfile
+
+    empty = DislocationNetwork(Cell.cubic(100.0), np.zeros((0, 3)), np.zeros((0, 2)), np.zeros((0, 3)))
+    with tempfile.TemporaryDirectory() as tmp:
+        write_paradis(empty, f"{tmp}/empty.data")
+        back = read_paradis(f"{tmp}/empty.data")
+    assert back.num_nodes == 0 and back.num_segments == 0 and back.cell == empty.cell

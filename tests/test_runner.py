@@ -120,3 +120,22 @@ def test_restarted_run_keeps_the_whole_table(tmp_path):
     assert len(after) > len(before) and int(after[-1]["step"]) == 8
     kept = [r for r in after if float(r["time_s"]) < float(before[-1]["time_s"])]
     assert [r["time_s"] for r in kept] == [r["time_s"] for r in before[:len(kept)]] and len(kept) >= 3
+
+
+def test_empty_network_and_runaway_growth_stop_with_their_reason():
+    """A network that empties (every line gone) stops the run with that reason instead of loading an empty box
+    forever; more nodes than max_nodes stops it too."""
+    from ddml_engine.dynamics.config import DEFAULTS, build_simulation
+    from ddml_engine.network import Cell, DislocationNetwork
+
+    config = json.loads(json.dumps(DEFAULTS))
+    config["forces"]["model"] = "line-tension"
+    empty = DislocationNetwork(Cell.cubic(300.0), np.zeros((0, 3)), np.zeros((0, 2)), np.zeros((0, 3)))
+    sim, _ = build_simulation(config, network=empty)
+    sim.run(max_steps=20, progress=False)
+    assert sim.step_count == 1 and "the network is empty" in sim.stop_reason
+    config.update(cell={"size": 100.0})
+    config["initial"].update(count=2, radius=20.0)
+    sim, _ = build_simulation(config)
+    sim.run(max_steps=20, progress=False, max_nodes=5)
+    assert sim.step_count == 1 and "exceed run.max_nodes = 5" in sim.stop_reason

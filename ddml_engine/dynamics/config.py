@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "topology": {"maxseg": 15.0, "minseg": 3.0, "rann": 0.6, "split_multinodes": True, "min_loop_length": 6.0},
     "loading": {"type": "strain_rate", "rate": -2e8, "direction": [0.0, 0.0, 1.0], "stress_MPa": [0.0] * 6},
     "run": {"max_strain": 0.1, "max_steps": 0, "max_time": 0.0, "output_interval": 0.25e-12,
-            "output_dir": "runs/simulation", "progress": True, "threads": 0},
+            "output_dir": "runs/simulation", "progress": True, "threads": 0, "max_nodes": 200_000},
 }
 
 #: One line per key (unit first where there is one): the comments of `template()` and of `ddml simulate --help`.
@@ -75,6 +75,7 @@ KEY_DOCS: dict[str, str] = {
     "run.output_dir": "folder of trajectory.h5, table.csv, stress_strain.png, config.json, summary.json",
     "run.progress": "progress bar on the terminal",
     "run.threads": "numba and torch threads; 0 = $DDML_THREADS, else the cores this process may use",
+    "run.max_nodes": "stop (with the reason) when the network grows beyond this many nodes; 0 = no limit",
 }
 
 

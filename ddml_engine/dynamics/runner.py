@@ -116,7 +116,8 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
         announce_compilation("[ddml simulate]")
         started = time.perf_counter()
         sim.run(max_steps=int(run["max_steps"]) or None, max_strain=float(run["max_strain"]) or None,
-                max_time=float(run["max_time"]) or None, progress=bool(run["progress"]), burgers_m=mat.burgers_m)
+                max_time=float(run["max_time"]) or None, progress=bool(run["progress"]), burgers_m=mat.burgers_m,
+                max_nodes=int(run.get("max_nodes", 0)) or None)
         wall = time.perf_counter() - started
     finally:
         store.close()
@@ -126,7 +127,8 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
     summary = {"output_dir": str(out), "steps": sim.step_count, "time_s": sim.time, "strain": last.strain,
                "plastic_strain": last.plastic_strain, "stress_Pa": (last.stress + 0.0).tolist(),
                "density_per_m2": last.density / mat.burgers_m**2, "nodes": last.nodes, "segments": last.segments,
-               "wall_s": wall, "seconds_per_step": wall / max(1, len(sim.history) - 1)}
+               "wall_s": wall, "seconds_per_step": wall / max(1, len(sim.history) - 1),
+               "stop_reason": sim.stop_reason or "reached its limit"}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

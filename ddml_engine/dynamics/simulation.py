@@ -70,6 +70,7 @@ class Simulation:
     plastic_strain_tensor: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     history: list[StepRecord] = field(default_factory=list)
     next_output: float | None = None
+    stop_reason: str | None = None  # why run() stopped before its limits (empty network, runaway growth)
 
     # ------------------------------------------------------------------ stages
     def forces(self, network: DislocationNetwork) -> np.ndarray:
@@ -149,8 +150,10 @@ class Simulation:
         return min(1.0, max(done))
 
     def run(self, max_steps: int | None = None, max_strain: float | None = None, max_time: float | None = None,
-            progress: bool = True, burgers_m: float | None = None) -> list[StepRecord]:
-        """Step until any limit is reached (|strain| >= max_strain, time >= max_time, steps >= max_steps).
+            progress: bool = True, burgers_m: float | None = None, max_nodes: int | None = None) -> list[StepRecord]:
+        """Step until any limit is reached (|strain| >= max_strain, time >= max_time, steps >= max_steps), or stop
+        early, with the reason in `self.stop_reason` (printed), when the network becomes empty (every line
+        annihilated or shrank away) or grows beyond `max_nodes` nodes (runaway multiplication).
 
         The progress bar counts towards the limit reached first (percent, elapsed < remaining) and shows the
         step, time (ps), strain, the signed largest stress component (MPa, compression negative), nodes and
@@ -176,6 +179,15 @@ class Simulation:
                     break
                 rec = self.step()
                 bar.update(int(scale * self._fraction_done(max_steps, max_strain, max_time)) - bar.n)
+                if rec.segments == 0 and self.stop_reason is None:
+                    self.stop_reason = (f"the network is empty at t = {rec.time * 1e12:.4g} ps, step {rec.step} "
+                                        "(every line annihilated or shrank away): nothing left to move")
+                elif max_nodes and rec.nodes > max_nodes:
+                    self.stop_reason = (f"{rec.nodes} nodes at t = {rec.time * 1e12:.4g} ps exceed run.max_nodes = "
+                                        f"{max_nodes} (runaway multiplication?)")
+                if self.stop_reason:
+                    tqdm.write(f"[ddml] stopped: {self.stop_reason}")
+                    break
                 sigma = float(rec.stress[int(np.argmax(np.abs(rec.stress)))])
                 density = (f"{rec.density / burgers_m**2:.3g}/m^2" if burgers_m else f"{rec.density:.3g}/b^2")
                 bar.set_postfix_str(f"step {rec.step}, t {rec.time * 1e12:.4g} ps, strain {rec.strain:+.4g}, "

@@ -126,6 +126,8 @@ def _to_float(tokens: list[list[str]], line_numbers: list[int], path: str, what:
 
 
 def _parse_tags(tokens: list[str], line_numbers: list[int], path: str) -> np.ndarray:
+    if not tokens:
+        return np.zeros(0, np.int64)
     joined = ",".join(tokens)  # "d,i,d,i,..."
     parts = joined.split(",")
     if len(parts) != 2 * len(tokens):
