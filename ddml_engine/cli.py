@@ -179,11 +179,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.print_config:
         print(template(), end="")
         return 0
-    from ddml_engine.dynamics.config import config_material
+    from ddml_engine.dynamics.config import config_material, validate_config
     from ddml_engine.dynamics.runner import threads_setting
 
     try:
         config = load_config(args.config, args.set)
+        validate_config(config)
         threads_setting(config)
         config_material(config, args.restart)
     except (ValueError, KeyError, FileNotFoundError) as error:

@@ -150,6 +150,81 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return config
 
 
+def _number(config: dict, key: str, low: float | None = None, high: float | None = None, integer: bool = False,
+            strict_low: bool = False) -> float:
+    section, name = key.split(".")
+    value = config[section][name]
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise ValueError(f"{key} must be {kind}, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{key} must be finite, got {value!r}")
+    if low is not None and (value <= low if strict_low else value < low):
+        raise ValueError(f"{key} must be {'>' if strict_low else '>='} {low:g}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{key} must be <= {high:g}, got {value!r}")
+    return float(value)
+
+
+def _choice(config: dict, key: str, choices: tuple[str, ...]) -> None:
+    section, name = key.split(".")
+    if config[section][name] not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))}, got {config[section][name]!r}")
+
+
+def validate_config(config: dict) -> None:
+    """Type and range of every simulation setting, the key named in the error (ValueError); run before anything is
+    built or written."""
+    size = _number(config, "cell.size", 0.0, 1e7, strict_low=True)
+    _choice(config, "initial.type", ("prismatic_loops", "file"))
+    _number(config, "initial.count", 0, 100_000, integer=True)
+    _number(config, "initial.lines", 0, 10_000, integer=True)
+    _number(config, "initial.seed", 0, 2**63 - 1, integer=True)
+    radius = config["initial"]["radius"]
+    radii = radius if isinstance(radius, list) else [radius]
+    if not radii or len(radii) > 2 or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not np.isfinite(r)
+                                          or not 0 < r < size for r in radii):
+        raise ValueError(f"initial.radius must be a number or [min, max] in (0, cell.size = {size:g}) b, got "
+                         f"{radius!r}")
+    if config["initial"]["type"] == "file" and not config["initial"]["file"]:
+        raise ValueError('initial.file: give the start network for initial.type = "file"')
+    _choice(config, "forces.model", ("fft", "elastic", "elastic-cutoff", "line-tension"))
+    _number(config, "forces.cutoff", 0.0, None, strict_low=True)
+    _number(config, "forces.grid", 4, 1024, integer=True)
+    _choice(config, "mobility.law", ("bcc", "gnn"))
+    for key in ("mobility.Me", "mobility.Ms", "mobility.Mclimb", "mobility.vmax"):
+        _number(config, key, 0.0)
+    if config["mobility"]["law"] == "gnn" and not config["mobility"]["model"]:
+        raise ValueError('mobility.model: give the model file for mobility.law = "gnn"')
+    _choice(config, "integrator.type", ("trapezoid", "euler"))
+    for key in ("integrator.maxdt", "integrator.initial_dt", "integrator.rtol"):
+        _number(config, key, 0.0, None, strict_low=True)
+    _number(config, "integrator.substeps", 1, 10_000, integer=True)
+    maxseg = _number(config, "topology.maxseg", 0.0, None, strict_low=True)
+    minseg = _number(config, "topology.minseg", 0.0)
+    if minseg >= maxseg:
+        raise ValueError(f"topology.minseg ({minseg:g}) must be below topology.maxseg ({maxseg:g})")
+    _number(config, "topology.rann", 0.0)
+    _number(config, "topology.min_loop_length", 0.0)
+    _choice(config, "loading.type", ("strain_rate", "stress"))
+    _number(config, "loading.rate", None, None)
+    for key, count in (("loading.direction", 3), ("loading.stress_MPa", 6)):
+        section, name = key.split(".")
+        value = config[section][name]
+        if not isinstance(value, list) or len(value) != count or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value):
+            raise ValueError(f"{key} must be {count} finite numbers, got {value!r}")
+    if not np.linalg.norm(config["loading"]["direction"]) > 0:
+        raise ValueError("loading.direction must not be zero")
+    _number(config, "run.max_strain", 0.0)
+    _number(config, "run.max_steps", 0, None, integer=True)
+    _number(config, "run.max_time", 0.0)
+    _number(config, "run.output_interval", 0.0)
+    _number(config, "run.max_nodes", 0, None, integer=True)
+    if not (config["run"]["max_strain"] or config["run"]["max_steps"] or config["run"]["max_time"]):
+        raise ValueError("give a limit: run.max_strain, run.max_steps or run.max_time (all are 0)")
+
+
 def config_material(config: dict, restart: str | None = None):
     """(Material, where it came from) of a configuration: material.name, else the material the start file
     (or the `restart` trajectory) records, else W for generated networks; material.* overrides applied."""

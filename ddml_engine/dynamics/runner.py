@@ -64,8 +64,9 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
     frames are appended to run.output_dir/trajectory.h5 (which must then end at that frame, or be another file).
     Returns a summary dict (also written as summary.json).
     """
-    from ddml_engine.dynamics.config import config_material
+    from ddml_engine.dynamics.config import config_material, validate_config
 
+    validate_config(config)
     run = config["run"]
     configure_threads(threads_setting(config) or None)
     mat, source = config_material(config, restart)  # before anything is written

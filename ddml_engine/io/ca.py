@@ -148,12 +148,17 @@ def parse_ca(path: str | os.PathLike) -> CAFile:
             fields = text.split()[1:]
             try:
                 ca.cell_origin = np.array([float(v) for v in fields[:3]])
+                if not np.all(np.isfinite(ca.cell_origin)):
+                    raise ValueError
             except ValueError:
                 raise r.error(f"bad number in cell origin: '{text}'") from None
             if len(ca.cell_origin) != 3:
                 raise r.error("SIMULATION_CELL_ORIGIN needs 3 numbers")
         elif key == "SIMULATION_CELL_MATRIX":
             ca.cell_matrix = np.array([r.numbers("cell matrix", 3) for _ in range(3)])
+            if not np.all(np.isfinite(ca.cell_matrix)) or abs(np.linalg.det(ca.cell_matrix)) < 1e-9 * max(
+                    1.0, float(np.abs(ca.cell_matrix).max()) ** 3):
+                raise r.error(f"the cell matrix is singular or not finite: {ca.cell_matrix.tolist()}")
             have_cell = True
         elif key == "PBC_FLAGS":
             fields = text.split()[1:]
@@ -347,7 +352,12 @@ def read_ca(path: str | os.PathLike, burgers_magnitude_angstrom: float | None = 
         raise ValueError(f"Burgers magnitude must be positive, got {b_ang}")
     cell = Cell(ca.cell_matrix / b_ang, ca.cell_origin / b_ang, ca.pbc)
     _check_points_near_cell(path, ca)
-    b_lines = line_burgers(ca, burgers, crystal_axes, max_misorientation_deg)
+    try:
+        b_lines = line_burgers(ca, burgers, crystal_axes, max_misorientation_deg)
+    except FileFormatError:
+        raise
+    except ValueError as error:  # e.g. a rotated crystal: the file, not a traceback
+        raise FileFormatError(path, None, str(error)) from None
     if burgers == "spatial":
         b_lines = b_lines / b_ang
     return _build_network(path, ca, cell, b_lines, [ln.points / b_ang for ln in ca.lines],
