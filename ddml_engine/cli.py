@@ -330,6 +330,28 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ddml_engine.compare import compare, ddd_curve, md_curve, parse_spec
+
+    curves = []
+    for option, values, source in (("--md", args.md, "MD"), ("--ml", args.ml, "DDD+ML"),
+                                   ("--linear", args.linear, "DDD linear")):
+        for text in values:
+            loading, path = parse_spec(text, option)
+            curves.append(md_curve(path, loading) if source == "MD" else ddd_curve(path, loading, source))
+    if not curves:
+        raise SystemExit("ddml compare: give curves with --md, --ml and/or --linear (T=PATH or C=PATH)")
+    summary = compare(curves, args.output_dir)
+    for c in summary["curves"]:
+        density = f", final density {c['final_density_m2']:.3g} m^-2" if c["final_density_m2"] else ""
+        print(f"{c['source']:10s} {c['loading']}: flow stress {c['flow_stress_gpa']:+.3f} GPa at |strain| up to "
+              f"{c['final_strain']:.3g}{density}")
+    for source, ratio in summary["tension_compression_ratio"].items():
+        print(f"{source:10s} T/C flow-stress ratio {ratio:.3f}")
+    print(f"wrote {Path(args.output_dir) / 'compare.png'}, compare.csv and summary.json")
+    return 0
+
+
 def _threads_option(value: int | None, command: str) -> int:
     """--threads N (N >= 1); None -> 0 (= $DDML_THREADS, else the available cores)."""
     from ddml_engine.parallel import resolve_threads
@@ -599,6 +621,21 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--every", type=int, default=1, help="use every n-th dump (1)")
     ext.add_argument("--no-progress", action="store_true")
     ext.set_defaults(func=cmd_md)
+    cmp_cmd = sub.add_parser(
+        "compare", help="MD vs DDD+ML vs DDD with the linear law: stress-strain, density, flow stress, T/C ratio",
+        description="Overlay MD (ddml md report tables, given by their prefix), DDD+ML and DDD with the linear law "
+                    "(ddml simulate folders), in tension (T=...) and compression (C=...): compare.png, compare.csv "
+                    "and summary.json with the flow stress (mean over the last quarter of strain, GPa), the T/C "
+                    "ratio, the final density (1/m^2) and the relative differences to MD.",
+        epilog="Example:\n  ddml compare --md T=md/reports/tension --md C=md/reports/compression "
+               "--ml T=runs/ml_T --ml C=runs/ml_C --linear T=runs/lin_T --linear C=runs/lin_C -o runs/compare",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmp_cmd.add_argument("--md", action="append", default=[], metavar="T|C=PREFIX", help="MD tables PREFIX_*.csv")
+    cmp_cmd.add_argument("--ml", action="append", default=[], metavar="T|C=DIR", help="DDD+ML simulate folder")
+    cmp_cmd.add_argument("--linear", action="append", default=[], metavar="T|C=DIR",
+                         help="DDD simulate folder with the linear law")
+    cmp_cmd.add_argument("-o", "--output-dir", default="runs/compare", help="output folder (runs/compare)")
+    cmp_cmd.set_defaults(func=cmd_compare)
     imp = md_sub.add_parser(
         "import", help="your own MD (LAMMPS dumps or OVITO .ca files + stress) -> a training store",
         formatter_class=argparse.RawDescriptionHelpFormatter,
