@@ -330,6 +330,7 @@ def run_validate(output_dir: str | os.PathLike = "runs/validate", settings: Vali
                "fitted": {"Me": classic.Me, "Ms": classic.Ms}, "errors_percent": errors,
                "fitted_per_case": characters.fitted(),
                "max_pointwise_error": characters.max_abs_error(), "climb_ratio": characters.climb_ratio(),
+               "unphysical": characters.unphysical(),
                "probe": asdict(characters), "probe_segment_length_b": segment, "training": {
                    "train_pairs": result.train_pairs, "val_pairs": result.val_pairs, "epochs": result.epochs_completed,
                    "best_epoch": result.best_epoch, "best_loss": result.best_loss,
@@ -369,6 +370,9 @@ def validation_report(summary: dict, title: str = "ddml validate") -> str:
               "(the mean segment length of the ground-truth networks), F = F_app only.", "",
               "Climb fraction of the predicted motion, max |V.n| / |V_glide| (target < 1 %): "
               + ", ".join(f"{k} {100 * v:.2g} %" for k, v in climb.items()), ""]
+    flags = {k: v for k, v in summary.get("unphysical", {}).items() if v}
+    lines += ["Unphysical results of the model (checked for every probe line): "
+              + ("; ".join(f"**{k}: {', '.join(v)}**" for k, v in flags.items()) if flags else "none"), ""]
     ro = summary.get("rollout")
     if ro:
         rel = ro["relative_difference"]

@@ -145,6 +145,35 @@ def test_character_probe_of_the_true_law_has_no_error_and_tiny_climb():
     assert fitted["screw_twinning"] == pytest.approx(fitted["screw_antitwinning"], rel=1e-9)
     other = probe_characters(BCCLinearMobility(Me=900.0, Ms=90.0), reference=law)
     assert other.max_abs_error()["screw"] == pytest.approx(1.0, rel=1e-6)
+    assert all(not flags for flags in result.unphysical().values())  # a linear law is physical everywhere
+
+
+class _Unphysical:
+    """The true law with screws moving against the force (`backwards`) or every line at one speed whatever the
+    stress (`saturated`): what the probe must flag."""
+
+    def __init__(self, mode: str):
+        from ddml_engine.mobility.bcc import BCCLinearMobility
+
+        self.law, self.mode = BCCLinearMobility(Me=900.0, Ms=45.0, Mclimb=1e-4), mode
+
+    def velocities(self, network, forces):
+        v = self.law.velocities(network, forces)
+        if self.mode == "saturated":
+            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300) * 1e10
+        t = network.segment_vectors()[0] / np.linalg.norm(network.segment_vectors()[0])
+        b = network.burgers[0] / np.linalg.norm(network.burgers[0])
+        return -v if abs(t @ b) > 0.99 else v  # screws backwards
+
+
+def test_probe_flags_motion_against_the_force_and_saturating_speed():
+    from ddml_engine.ml.probe import probe_characters
+
+    taus = np.linspace(5e7, 5e8, 6)
+    flags = probe_characters(_Unphysical("backwards"), taus=taus).unphysical()
+    assert any("moves against the force at 6 of 6" in f for f in flags["screw"]) and not flags["edge"]
+    flags = probe_characters(_Unphysical("saturated"), taus=taus).unphysical()
+    assert all("speed does not increase with stress" in f for f in flags.values())
 
 
 def test_smoke_validate_lowers_the_loss_and_resumes(tmp_path, capsys):

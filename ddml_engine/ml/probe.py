@@ -164,6 +164,20 @@ class CharacterProbe:
                 out[k] = float(np.max(c / np.maximum(g, 1e-300)))
         return out
 
+    def unphysical(self) -> dict[str, list[str]]:
+        """What no mobility law should do, per case (empty lists when none): moving against the resolved force
+        (glide velocity <= 0 at a positive stress), and a glide speed that does not increase with the stress."""
+        flags = {}
+        for name, v in self.glide.items():
+            v = np.asarray(v, float)
+            found = []
+            if np.any(v <= 0):
+                found.append(f"moves against the force at {int(np.sum(v <= 0))} of {len(v)} stresses")
+            if len(v) > 1 and np.any(np.diff(v) <= 0):
+                found.append("speed does not increase with stress")
+            flags[name] = found
+        return flags
+
     def fitted(self) -> dict[str, float]:
         """M of v = M tau b per case (1/(Pa s)); for the MRSSP screws the fit is against tau cos(chi), the
         shear resolved on the glide plane, so that a symmetric law gives the same M."""
