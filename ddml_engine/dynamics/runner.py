@@ -106,6 +106,7 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
             sim.step_count = int(start_frame.extra.get("step", 0))
             sim.plastic_strain_tensor = np.asarray(start_frame.extra.get("plastic_strain_tensor", np.zeros((3, 3))))
             _restore_loading(sim.loading, start_frame.extra, start_frame.stress)
+            sim.restore_integrator(float(start_frame.extra.get("integrator_dt", 0.0)))
             sim.history[:0] = earlier_history(out / "table.csv", sim.time)  # the table and plot cover the whole run
             sim.record(0.0)
             sim.next_output = sim.time + sim.output_interval if sim.output_interval else None

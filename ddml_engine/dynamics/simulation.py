@@ -35,6 +35,12 @@ class TopologySettings:
     min_loop_length: float | None = None
 
 
+def adaptive_state(integrator) -> float:
+    """The next trial step of an adaptive integrator (0 when it has none): saved with each snapshot."""
+    target = getattr(integrator, "base", integrator)
+    return float(getattr(target, "dt", 0.0) or 0.0) if hasattr(target, "rtol") else 0.0
+
+
 @dataclass
 class StepRecord:
     step: int
@@ -107,7 +113,14 @@ class Simulation:
                               strain=float(getattr(self.loading, "strain", 0.0)),
                               plastic_strain=float(getattr(self.loading, "plastic_strain", 0.0)),
                               axial_stress=float(getattr(self.loading, "axial_stress", 0.0)),
-                              plastic_strain_tensor=self.plastic_strain_tensor, step=self.step_count)
+                              plastic_strain_tensor=self.plastic_strain_tensor, step=self.step_count,
+                              integrator_dt=float(adaptive_state(self.integrator)))
+
+    def restore_integrator(self, trial_dt: float) -> None:
+        """Put back the adaptive integrator's next trial step saved with a snapshot (exact restarts)."""
+        target = getattr(self.integrator, "base", self.integrator)
+        if hasattr(target, "dt") and trial_dt > 0:
+            target.dt = float(trial_dt)
 
     # ------------------------------------------------------------------ stepping
     def step(self) -> StepRecord:
