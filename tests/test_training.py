@@ -386,3 +386,37 @@ def test_model_name_stays_a_model_file_inside_the_output_folder(trajectories, tm
     cfg["output"]["model_name"] = name
     with pytest.raises(ValueError, match="output.model_name"):
         load_train_config(cfg)
+
+
+def test_kill_9_during_training_then_resume_is_exact(trajectories, tmp_path):
+    """`ddml train` killed with SIGKILL after its first checkpoint: the checkpoint files are whole (atomic writes)
+    and resuming gives the uninterrupted run's weights exactly."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    straight = base_config(trajectories, tmp_path / "a", tmp_path / "cache", dtype="float64", epochs=8)
+    train(straight)
+    killed = base_config(trajectories, tmp_path / "b", tmp_path / "cache", dtype="float64", epochs=8)
+    toml = "\n".join(f"[{section}]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+                     for section, values in killed.items())
+    (tmp_path / "b.toml").write_text(toml)
+    proc = subprocess.Popen([sys.executable, "-m", "ddml_engine.cli", "train", str(tmp_path / "b.toml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (tmp_path / "b" / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = torch.load(tmp_path / "b" / "last.pt", weights_only=True)  # whole, and safe to load
+    assert 1 <= state["epoch"] < 8  # killed mid-run
+    killed["output"]["resume"] = True
+    result = train(killed)
+    assert result.epochs_completed == 8
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    for name, value in a["model"].items():
+        assert torch.equal(value, b["model"][name]), name
