@@ -267,12 +267,6 @@ def check_resumable(out: Path, settings: ValidateSettings) -> None:
                          "and model: choose another --output-dir")
 
 
-def _set_threads(threads: int) -> None:
-    from ddml_engine.parallel import configure_threads
-
-    configure_threads(threads or None)
-
-
 def run_validate(output_dir: str | os.PathLike = "runs/validate", settings: ValidateSettings | None = None,
                  progress: bool = True, rollout: bool = True, title: str = "ddml validate") -> dict:
     """Ground truth -> training -> probe -> rollout -> report (module docstring). Returns the summary."""
@@ -282,13 +276,14 @@ def run_validate(output_dir: str | os.PathLike = "runs/validate", settings: Vali
     from ddml_engine.materials import material
     from ddml_engine.mobility.bcc import BCCLinearMobility
     from ddml_engine.mobility.gnn import GNNMobility
+    from ddml_engine.parallel import configure_threads
 
     settings = settings or ValidateSettings()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, settings)
     write_text_atomic(out / "settings.json", json.dumps(asdict(settings), indent=2))
-    _set_threads(settings.threads)
+    configure_threads(settings.threads or None)  # the DDD runs and the trainer set the same count themselves
     started = time.perf_counter()
     timings: dict[str, float] = {}
     trajectories = generate_ground_truth(settings, out, progress)
@@ -302,7 +297,6 @@ def run_validate(output_dir: str | os.PathLike = "runs/validate", settings: Vali
     plot_training(Path(result.metrics_path), out / "training.png")
 
     t0 = time.perf_counter()
-    _set_threads(settings.threads)
     model = GNNMobility(result.model_path)
     truth_law = BCCLinearMobility(Me=settings.Me, Ms=settings.Ms, Mclimb=settings.Mclimb)
     lo, hi, count = settings.taus_mpa
