@@ -294,6 +294,22 @@ def _md(args: argparse.Namespace) -> int:
         return 0
     if args.md_command == "import":
         return _md_import(args)
+    if args.md_command == "ddd-config":
+        from ddml_engine.dynamics.config import template
+        from ddml_engine.io._atomic import atomic_path
+        from ddml_engine.md.conditions import ddd_config_like_md
+
+        target = Path(args.output)
+        if target.exists():
+            raise FileExistsError(f"{target} exists: choose another --output")
+        config = ddd_config_like_md(args.store, start=args.start, frame=args.frame, seed=args.seed,
+                                    output_dir=args.output_dir, grid=args.grid)
+        with atomic_path(target) as tmp:
+            Path(tmp).write_text(template(config))
+        load = config["loading"]
+        print(f"wrote {target}: {load['rate']:+.3g}/s to strain {config['run']['max_strain']:.3g} on a deforming "
+              f"cell, start {args.start}; run it with  ddml simulate {target}")
+        return 0
     if args.md_command == "extract":
         result = extract.extract_trajectory(args.directory, material=args.material, maxseg=args.maxseg,
                                             minseg=args.minseg, force_model=args.force_model or None,
@@ -667,6 +683,26 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--every", type=int, default=1, help="use every n-th frame (1)")
     imp.add_argument("--no-progress", action="store_true")
     imp.set_defaults(func=cmd_md)
+    like = md_sub.add_parser(
+        "ddd-config", help="a ddml simulate configuration that runs DDD under an MD store's conditions",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write a `ddml simulate` configuration (TOML) under the conditions of an MD snapshot store "
+                    "(ddml_engine.md.conditions): its cell, loading axis and signed true strain rate, final strain, "
+                    "frame interval, remesh lengths and material; uniaxial stress on a deforming cell with the "
+                    "lateral and shear stresses free, the crystal's cubic elastic constants. Start from an MD frame "
+                    "(--start frame) or from the MD set-up's loop statistics with another seed (--start loops).",
+        epilog="Example (DDD+ML from the MD's first frame):\n  ddml md ddd-config md/tension/networks.h5 -o ml_T.toml "
+               "--output-dir runs/ml_T\n  ddml simulate ml_T.toml --set mobility.law='\"gnn\"' "
+               "--set mobility.model='\"runs/train/model.pt\"'")
+    like.add_argument("store", help="MD snapshot store (ddml md extract / ddml md import)")
+    like.add_argument("-o", "--output", required=True, help="configuration file to write (.toml; never replaced)")
+    like.add_argument("--start", choices=("frame", "loops"), default="frame",
+                      help="the MD network of --frame, or the MD set-up's loops with --seed (frame)")
+    like.add_argument("--frame", type=int, default=0, help="frame of --start frame (0: the first, unloaded)")
+    like.add_argument("--seed", type=int, default=101, help="seed of the loops of --start loops (101)")
+    like.add_argument("--grid", type=int, default=32, help="FFT mesh points per side (32)")
+    like.add_argument("--output-dir", default="runs/ddd_like_md", help="run.output_dir of the configuration")
+    like.set_defaults(func=cmd_md)
     rep = md_sub.add_parser("report", help="stress-strain and density curves (CSV + PNG) of a run",
                             description="Axial stress vs true strain and dislocation density vs strain, CSV and PNG.")
     rep.add_argument("directory", help="run folder")

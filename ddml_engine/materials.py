@@ -18,7 +18,9 @@ class Material:
 
     burgers_m: Burgers-vector magnitude b (m); mu: shear modulus (Pa); nu: Poisson ratio;
     core_radius: non-singular core spreading a (units of b); core_energy: Ec (Pa), default
-    mu/(4 pi) ln(a/0.1) as in ExaDiS; crystal: lattice type ('bcc', 'fcc').
+    mu/(4 pi) ln(a/0.1) as in ExaDiS; crystal: lattice type ('bcc', 'fcc'); cubic_constants: (C11, C12, C44) in
+    Pa when known, used by loadings that follow the crystal's elastic response (`loading.elastic = "cubic"`); the
+    DDD forces always use the isotropic mu and nu.
     """
 
     name: str
@@ -28,6 +30,25 @@ class Material:
     core_radius: float = 1.0
     core_energy: float | None = None
     crystal: str = "bcc"
+    cubic_constants: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.cubic_constants is not None:  # JSON gives a list; keep the dataclass hashable
+            object.__setattr__(self, "cubic_constants", tuple(float(c) for c in self.cubic_constants))
+
+    def compliance(self, elastic: str = "isotropic"):
+        """Compliance S_ijkl (1/Pa) of the loading's elastic response: 'isotropic' (mu, nu) or 'cubic'
+        (cubic_constants; ValueError when the material has none)."""
+        from ddml_engine.elasticity import compliance, cubic_stiffness, isotropic_stiffness
+
+        if elastic == "isotropic":
+            return compliance(isotropic_stiffness(self.mu, self.nu))
+        if elastic == "cubic":
+            if self.cubic_constants is None:
+                raise ValueError(f"material {self.name} has no cubic elastic constants: set material.cubic_constants_GPa "
+                                 f"= [C11, C12, C44] or use loading.elastic = \"isotropic\"")
+            return compliance(cubic_stiffness(*self.cubic_constants))
+        raise ValueError(f"elastic response must be 'isotropic' or 'cubic', got {elastic!r}")
 
     @property
     def Ec(self) -> float:
@@ -65,7 +86,8 @@ PRESETS: dict[str, Material] = {
     "W": Material("W", burgers_m=2.743e-10, mu=149.78e9, nu=0.289, crystal="bcc"),
     # W as the MD potential of ddml_engine.md (Finnis-Sinclair W, eam/fs) measured at 300 K: use it for DDD on
     # networks extracted from ddml's own MD (C11/C12/C44 = 480.7/209.7/163.3 GPa, Hill average).
-    "W-FS": Material("W-FS", burgers_m=2.7430e-10, mu=151.6e9, nu=0.284, crystal="bcc"),
+    "W-FS": Material("W-FS", burgers_m=2.7430e-10, mu=151.6e9, nu=0.284, crystal="bcc",
+                     cubic_constants=(480.7e9, 209.7e9, 163.3e9)),
     # Ta, the ExaDiS BCC example.
     "Ta": Material("Ta", burgers_m=2.85e-10, mu=55.0e9, nu=0.339, crystal="bcc"),
     # Cu, the ParaDiS/ExaDiS FCC example (shared cu_180chains file).

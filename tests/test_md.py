@@ -346,3 +346,35 @@ def test_reports_csv_and_png(tension_run, tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     shutil.copy(tmp_path / "tension_stress_strain.csv", tmp_path / "compression_stress_strain.csv")
     assert plot_comparison(tmp_path).exists()
+
+
+@pytest.mark.slow
+def test_ddd_config_follows_the_md_conditions_and_runs(tension_run, tmp_path):
+    """`ddml md ddd-config`: DDD under the MD store's conditions (rate, strain, cell, remesh lengths, loops), from
+    the MD's first frame or from its loop statistics, accepted by ddml simulate on a deforming cell."""
+    from ddml_engine.cli import main
+    from ddml_engine.dynamics.config import load_config
+    from ddml_engine.dynamics.runner import run_simulation
+    from ddml_engine.io.store import SnapshotStore
+    from ddml_engine.md.conditions import ddd_config_like_md, read_conditions
+
+    run, _ = tension_run
+    store = run.directory / "networks.h5"
+    c = read_conditions(store)
+    assert c.strain_rate == pytest.approx(2e9, rel=1e-6) and c.final_strain == pytest.approx(0.01)
+    assert c.frame_interval == pytest.approx(1e-12) and (c.maxseg, c.minseg) == (20.0, 7.0)
+    assert c.loops == 1 and c.loop_radius == pytest.approx(9.0 / 2.743, rel=0.01)
+    loops = ddd_config_like_md(store, start="loops", seed=5)
+    assert loops["initial"]["count"] == 1 and loops["cell"]["size"] == pytest.approx(np.mean(c.cell_lengths))
+    target = tmp_path / "like.toml"
+    assert main(["md", "ddd-config", str(store), "-o", str(target), "--output-dir", str(tmp_path / "ddd"),
+                 "--grid", "16"]) == 0
+    config = load_config(target, ["run.max_steps=4", "run.progress=false", "run.threads=1"])
+    assert config["loading"]["cell"] == "deforming" and config["loading"]["elastic"] == "cubic"
+    summary = run_simulation(config)
+    assert summary["steps"] == 4 and summary["strain"] > 0
+    with SnapshotStore(tmp_path / "ddd" / "trajectory.h5") as out, SnapshotStore(store) as md:
+        assert np.allclose(out.read(0).network.positions, md.read(0).network.positions)
+        assert np.allclose(out.read(0).network.cell.matrix, md.read(0).network.cell.matrix)
+    with pytest.raises(SystemExit):  # never replaces a file
+        main(["md", "ddd-config", str(store), "-o", str(target)])

@@ -17,14 +17,17 @@ import numpy as np
 DEFAULTS: dict[str, Any] = {
     # name "" = the material the start file records (initial.type = "file"), W for generated networks;
     # mu, nu, core_radius, core_energy: overrides of the preset, 0 = the preset's
-    "material": {"name": "", "mu": 0.0, "nu": 0.0, "core_radius": 0.0, "core_energy": 0.0},
+    "material": {"name": "", "mu": 0.0, "nu": 0.0, "core_radius": 0.0, "core_energy": 0.0,
+                 "cubic_constants_GPa": []},
     "cell": {"size": 300.0},  # cube side (b)
-    "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "lines": 0, "seed": 1, "file": ""},
+    "initial": {"type": "prismatic_loops", "count": 12, "radius": 63.0, "lines": 0, "seed": 1, "file": "",
+                "frame": -1},
     "forces": {"model": "fft", "cutoff": 150.0, "grid": 64},
     "mobility": {"law": "bcc", "Me": 2600.0, "Ms": 20.0, "Mclimb": 1e-4, "vmax": 3400.0, "model": ""},
     "integrator": {"type": "trapezoid", "maxdt": 1e-10, "initial_dt": 5e-13, "rtol": 0.3, "substeps": 10},
     "topology": {"maxseg": 15.0, "minseg": 3.0, "rann": 0.6, "split_multinodes": True, "min_loop_length": 6.0},
-    "loading": {"type": "strain_rate", "rate": -2e8, "direction": [0.0, 0.0, 1.0], "stress_MPa": [0.0] * 6},
+    "loading": {"type": "strain_rate", "rate": -2e8, "direction": [0.0, 0.0, 1.0], "stress_MPa": [0.0] * 6,
+                "elastic": "isotropic", "cell": "fixed", "cell_tolerance": 1e-3},
     "run": {"max_strain": 0.1, "max_steps": 0, "max_time": 0.0, "output_interval": 0.25e-12,
             "output_dir": "runs/simulation", "progress": True, "threads": 0, "max_nodes": 200_000},
 }
@@ -37,6 +40,8 @@ KEY_DOCS: dict[str, str] = {
     "material.nu": "Poisson ratio; 0 = the preset's",
     "material.core_radius": "b, non-singular core radius a; 0 = the preset's (1)",
     "material.core_energy": "Pa, core energy Ec; 0 = the preset's mu/(4 pi) ln(a/0.1)",
+    "material.cubic_constants_GPa": "GPa, [C11, C12, C44] of the crystal (loading.elastic = \"cubic\"); [] = the "
+                                    "preset's (W-FS has its MD potential's 300 K values)",
     "cell.size": "b, side of the periodic cube (ignored for a start file, whose cell is used)",
     "initial.type": '"prismatic_loops" (random 1/2<111> loops and lines) or "file"',
     "initial.count": "number of prismatic loops",
@@ -44,6 +49,7 @@ KEY_DOCS: dict[str, str] = {
     "initial.lines": "infinite straight 1/2<111> lines of random character (screw, 35, 55, 71 deg, edge)",
     "initial.seed": "random seed of loops and lines",
     "initial.file": 'start network for type = "file": ParaDiS .data, OVITO .ca or a ddml trajectory .h5 (last frame)',
+    "initial.frame": "frame of an .h5 start file (0 = first, -1 = last), e.g. an MD store's first frame",
     "forces.model": '"fft" (FFT long range on grid^3 + exact short range), "elastic" (all pairs), '
                     '"elastic-cutoff" (pairs within cutoff), "line-tension" (applied + core only)',
     "forces.cutoff": "b, pair cutoff of elastic-cutoff",
@@ -68,6 +74,11 @@ KEY_DOCS: dict[str, str] = {
     "loading.rate": "1/s, strain rate along direction (negative = compression)",
     "loading.direction": "loading axis (normalised)",
     "loading.stress_MPa": 'MPa, constant stress xx, yy, zz, yz, xz, xy of type = "stress"',
+    "loading.elastic": '"isotropic" (E = 2 mu (1 + nu), as ExaDiS) or "cubic" (the crystal\'s C11, C12, C44: '
+                       'E along the direction and, with a deforming cell, its lateral strains)',
+    "loading.cell": '"fixed" (ExaDiS) or "deforming": the cell follows the total strain (elastic + plastic) '
+                    'with zero lateral and shear stress, like an MD box under uniaxial stress; nodes carried affinely',
+    "loading.cell_tolerance": "strain change that triggers a cell update of a deforming cell",
     "run.max_strain": "stop at this |strain|; 0 = no limit",
     "run.max_steps": "stop after this many steps; 0 = no limit",
     "run.max_time": "s, stop at this simulated time; 0 = no limit",
@@ -180,6 +191,7 @@ def validate_config(config: dict) -> None:
     _number(config, "initial.count", 0, 100_000, integer=True)
     _number(config, "initial.lines", 0, 10_000, integer=True)
     _number(config, "initial.seed", 0, 2**63 - 1, integer=True)
+    _number(config, "initial.frame", -10**9, 10**9, integer=True)
     radius = config["initial"]["radius"]
     radii = radius if isinstance(radius, list) else [radius]
     if not radii or len(radii) > 2 or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not np.isfinite(r)
@@ -216,6 +228,11 @@ def validate_config(config: dict) -> None:
             raise ValueError(f"{key} must be {count} finite numbers, got {value!r}")
     if not np.linalg.norm(config["loading"]["direction"]) > 0:
         raise ValueError("loading.direction must not be zero")
+    _choice(config, "loading.elastic", ("isotropic", "cubic"))
+    _choice(config, "loading.cell", ("fixed", "deforming"))
+    _number(config, "loading.cell_tolerance", 0.0, 0.1)
+    if config["loading"]["cell"] == "deforming" and config["loading"]["type"] != "strain_rate":
+        raise ValueError('loading.cell = "deforming" needs loading.type = "strain_rate"')
     _number(config, "run.max_strain", 0.0)
     _number(config, "run.max_steps", 0, None, integer=True)
     _number(config, "run.max_time", 0.0)
@@ -240,6 +257,17 @@ def config_material(config: dict, restart: str | None = None):
         overrides[key] = float(value) or None
     if overrides["nu"] is not None and not overrides["nu"] < 0.5:
         raise ValueError(f"material.nu must be below 0.5, got {overrides['nu']}")
+    cubic = m.get("cubic_constants_GPa", [])
+    if not isinstance(cubic, list) or len(cubic) not in (0, 3) or not all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c) and c > 0 for c in cubic):
+        raise ValueError(f"material.cubic_constants_GPa must be [] or three positive numbers [C11, C12, C44] (GPa), "
+                         f"got {cubic!r}")
+    if cubic:
+        c11, c12, c44 = cubic
+        if not (c11 > abs(c12) and c11 + 2 * c12 > 0):
+            raise ValueError(f"material.cubic_constants_GPa = {cubic}: not a stable cubic crystal (need C11 > |C12|, "
+                             f"C11 + 2 C12 > 0, C44 > 0)")
+        overrides["cubic_constants"] = tuple(float(c) * 1e9 for c in cubic)
     name = str(m.get("name") or "")
     if name:
         try:
@@ -264,7 +292,7 @@ def build_network(config: dict):
     if init["type"] == "file":
         from ddml_engine.io import read_network
 
-        return read_network(init["file"])
+        return read_network(init["file"], frame=int(init.get("frame", -1)))
     if init["type"] == "prismatic_loops":
         cell = Cell.cubic(float(config["cell"]["size"]))
         radius = init["radius"] if np.isscalar(init["radius"]) else tuple(init["radius"])
@@ -297,7 +325,7 @@ def build_mobility(config: dict, material):
 def build_simulation(config: dict, store=None, network=None, restart: str | None = None):
     """Simulation object from a configuration dict (network from `initial` unless given)."""
     from ddml_engine.dynamics.integrators import EulerIntegrator, MultiStepIntegrator, TrapezoidIntegrator
-    from ddml_engine.dynamics.loading import StressControl, UniaxialStrainRate
+    from ddml_engine.dynamics.loading import DeformingCell, StressControl, UniaxialStrainRate
     from ddml_engine.dynamics.simulation import Simulation, TopologySettings
     from ddml_engine.forces.model import make_force_model
 
@@ -316,9 +344,13 @@ def build_simulation(config: dict, store=None, network=None, restart: str | None
     if int(integ["substeps"]) > 1:
         integrator = MultiStepIntegrator(integrator, substeps=int(integ["substeps"]))
     load = config["loading"]
+    deformation = None
     if load["type"] == "strain_rate":
-        loading = UniaxialStrainRate(rate=float(load["rate"]), youngs_modulus=mat.youngs_modulus,
-                                     direction=np.asarray(load["direction"], float))
+        compliance = mat.compliance(load.get("elastic", "isotropic"))
+        loading = UniaxialStrainRate.with_compliance(float(load["rate"]), compliance,
+                                                     np.asarray(load["direction"], float))
+        if load.get("cell", "fixed") == "deforming":
+            deformation = DeformingCell(compliance, tolerance=float(load.get("cell_tolerance", 1e-3)))
     elif load["type"] == "stress":
         loading = StressControl(np.asarray(load["stress_MPa"], float) * 1e6)
     else:
@@ -326,4 +358,4 @@ def build_simulation(config: dict, store=None, network=None, restart: str | None
     topo = TopologySettings(**config["topology"])
     interval = float(config["run"]["output_interval"]) or None
     return Simulation(network, forces, build_mobility(config, mat), integrator, loading, topo, store=store,
-                      output_interval=interval if store is not None else None), mat
+                      output_interval=interval if store is not None else None, cell_deformation=deformation), mat

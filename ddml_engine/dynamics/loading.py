@@ -5,11 +5,14 @@ Plastic strain increment of a step (ParaDiS convention, PK force f = (sigma.b) x
 the area vector swept by segment (x1, x2) moving to (x1', x2'); for a rigid translation delta this is
 (x2 - x1) x delta, so that sigma : d eps_p V equals the work of the PK force.
 Uniaxial strain-rate control along unit vector e (ExaDiS): d sigma = E (rate dt - d eps_p : A) A, A = e (x) e,
-E = 2 mu (1 + nu).
+E = 2 mu (1 + nu), or E(e) = 1/(A : S : A) of the crystal's cubic compliance S.
+Deforming cell (an MD box under uniaxial stress, lateral and shear stresses held at zero): the cell follows the
+total strain eps = S : sigma + eps_p, applied as a true (logarithmic) strain, H = expm(eps) H0, and carries the
+nodes affinely; its axial part is rate * t exactly, like the MD box's true strain.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -77,6 +80,14 @@ class UniaxialStrainRate:
         e = np.asarray(self.direction, float)
         self.direction = e / np.linalg.norm(e)
 
+    @classmethod
+    def with_compliance(cls, rate: float, compliance_tensor: np.ndarray, direction: np.ndarray
+                        ) -> "UniaxialStrainRate":
+        """The loading whose modulus is the compliance's Young modulus along `direction`, E = 1/(A : S : A)."""
+        from ddml_engine.elasticity import youngs_modulus_along
+
+        return cls(rate=rate, youngs_modulus=youngs_modulus_along(compliance_tensor, direction), direction=direction)
+
     @property
     def projector(self) -> np.ndarray:
         return np.outer(self.direction, self.direction)
@@ -89,3 +100,68 @@ class UniaxialStrainRate:
         self.strain += self.rate * dt
         self.plastic_strain += d_axial_plastic
         self.axial_stress += self.youngs_modulus * (self.rate * dt - d_axial_plastic)
+
+
+def symmetric_expm(strain: np.ndarray) -> np.ndarray:
+    """expm of a symmetric 3x3 tensor (the stretch of a true strain) by its eigen decomposition."""
+    values, vectors = np.linalg.eigh(0.5 * (strain + strain.T))
+    return (vectors * np.exp(values)) @ vectors.T
+
+
+def symmetric_logm(stretch: np.ndarray) -> np.ndarray:
+    """logm of a symmetric positive-definite 3x3 stretch (its true strain)."""
+    values, vectors = np.linalg.eigh(0.5 * (stretch + stretch.T))
+    return (vectors * np.log(values)) @ vectors.T
+
+
+@dataclass
+class DeformingCell:
+    """The periodic cell of a uniaxial-stress run deforms like an MD box whose lateral and shear stresses are held
+    at zero: total strain eps = S : sigma + eps_p (S the loading's compliance, eps_p the plastic strain of the
+    swept areas), applied as a true strain, H = expm(eps) H0 about the cell centre (H0 the start cell); nodes are carried affinely
+    (x -> c + F (x - c), F the stretch since the last update: their fractional coordinates are kept, as the
+    training pairs of a deforming MD box are compared, ddml_engine.ml.dataset.affine_map) and glide-plane normals
+    with them (n -> F^-T n, normalised, so that segments stay in their planes). The cell is rebuilt when eps has moved by more than `tolerance` since the last
+    update (the FFT Green operator is rebuilt with it); `cell_strain` is the strain of the current cell.
+    """
+
+    compliance: np.ndarray  # S_ijkl (1/Pa)
+    tolerance: float = 1e-3
+    cell_strain: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+
+    @classmethod
+    def resumed(cls, cell_strain: np.ndarray, compliance: np.ndarray, tolerance: float = 1e-3) -> "DeformingCell":
+        """The deformation of a run restarted from a frame whose cell was built for `cell_strain`."""
+        return cls(compliance, tolerance, np.array(cell_strain, float))
+
+    def total_strain(self, stress_voigt: np.ndarray, plastic_strain: np.ndarray) -> np.ndarray:
+        """eps = S : sigma + eps_p (3x3)."""
+        from ddml_engine.forces.local import voigt_to_tensor
+
+        elastic = np.einsum("ijkl,kl->ij", self.compliance, voigt_to_tensor(np.asarray(stress_voigt, float)))
+        plastic = np.asarray(plastic_strain, float)
+        return elastic + 0.5 * (plastic + plastic.T)
+
+    def follow(self, network: DislocationNetwork, stress_voigt: np.ndarray, plastic_strain: np.ndarray,
+               exact: bool = False) -> DislocationNetwork:
+        """The network in the cell of the current total strain (the same network when it moved less than
+        `tolerance` since the last update, unless `exact`: snapshots are written in the exact cell)."""
+        strain = self.total_strain(stress_voigt, plastic_strain)
+        change = np.max(np.abs(strain - self.cell_strain))
+        if change == 0.0 or (change <= self.tolerance and not exact):
+            return network
+        from ddml_engine.network import Cell
+
+        old = network.cell
+        # H = expm(eps) expm(eps_last)^-1 H_last = expm(eps) H0: from the current cell alone, so that a run restarted
+        # from a frame (its cell and cell_strain) continues bit for bit
+        stretch = symmetric_expm(strain) @ symmetric_expm(-self.cell_strain)
+        centre = old.center
+        matrix = stretch @ old.matrix
+        cell = Cell(matrix, centre - 0.5 * matrix.sum(axis=1), old.periodic)
+        positions = centre + (network.positions - centre) @ stretch.T
+        planes = network.planes @ np.linalg.inv(stretch)  # rows n^T F^-1 = (F^-T n)^T
+        norms = np.linalg.norm(planes, axis=1, keepdims=True)
+        planes = np.where(norms > 0, planes / np.where(norms > 0, norms, 1.0), planes)
+        self.cell_strain = strain
+        return replace(network, cell=cell, positions=positions, planes=planes)

@@ -1,7 +1,7 @@
 """The DDD simulation driver.
 
 Step order (ParaDiS/ExaDiS): force -> mobility -> integrate -> plastic strain -> collisions -> topology (split
-multi-nodes) -> remesh -> loading -> output. Forces and mobility are pluggable; so is the integrator. Hooks are
+multi-nodes) -> remesh -> loading -> cell deformation (MD-like boxes only) -> output. Forces and mobility are pluggable; so is the integrator. Hooks are
 called after every step with the simulation object.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ddml_engine.dynamics.integrators import Integrator
-from ddml_engine.dynamics.loading import Loading, plastic_strain_increment
+from ddml_engine.dynamics.loading import DeformingCell, Loading, plastic_strain_increment
 from ddml_engine.forces.local import voigt_to_tensor
 from ddml_engine.forces.model import ForceModel
 from ddml_engine.mobility.base import Mobility
@@ -77,6 +77,7 @@ class Simulation:
     history: list[StepRecord] = field(default_factory=list)
     next_output: float | None = None
     stop_reason: str | None = None  # why run() stopped before its limits (empty network, runaway growth)
+    cell_deformation: DeformingCell | None = None  # the cell follows the total strain (MD-like box); None = fixed
 
     # ------------------------------------------------------------------ stages
     def forces(self, network: DislocationNetwork) -> np.ndarray:
@@ -109,12 +110,17 @@ class Simulation:
 
     def write_snapshot(self) -> None:
         if self.store is not None:
+            if self.cell_deformation is not None:  # frames hold the cell of their own strain
+                self.network = self.cell_deformation.follow(self.network, self.loading.stress(),
+                                                            self.plastic_strain_tensor, exact=True)
             self.store.append(self.network, self.time, self.loading.stress(),
                               strain=float(getattr(self.loading, "strain", 0.0)),
                               plastic_strain=float(getattr(self.loading, "plastic_strain", 0.0)),
                               axial_stress=float(getattr(self.loading, "axial_stress", 0.0)),
                               plastic_strain_tensor=self.plastic_strain_tensor, step=self.step_count,
-                              integrator_dt=float(adaptive_state(self.integrator)))
+                              integrator_dt=float(adaptive_state(self.integrator)),
+                              cell_strain=(None if self.cell_deformation is None
+                                           else self.cell_deformation.cell_strain))
 
     def restore_integrator(self, trial_dt: float) -> None:
         """Put back the adaptive integrator's next trial step saved with a snapshot (exact restarts)."""
@@ -140,6 +146,8 @@ class Simulation:
         network = result.network.wrapped()
         network = self.apply_topology(network)
         self.loading.advance(result.dt, d_eps)
+        if self.cell_deformation is not None:
+            network = self.cell_deformation.follow(network, self.loading.stress(), self.plastic_strain_tensor)
         self.network = network
         self.time += result.dt
         self.step_count += 1

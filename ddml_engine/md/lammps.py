@@ -543,7 +543,8 @@ class ElasticConstants:
 
     def material(self, name: str = "W-zhou-MD") -> Material:
         """Engine material with this potential's b, mu and nu (what the DDD side must use with these MD data)."""
-        return Material(name, burgers_m=self.burgers_angstrom * ANGSTROM, mu=self.mu, nu=self.nu, crystal="bcc")
+        return Material(name, burgers_m=self.burgers_angstrom * ANGSTROM, mu=self.mu, nu=self.nu, crystal="bcc",
+                        cubic_constants=(self.C11, self.C12, self.C44))
 
     def to_dict(self) -> dict:
         d = asdict(self)
