@@ -46,10 +46,11 @@ def main() -> None:
         elastic_json.write_text(json.dumps(info, indent=1) + "\n")
         print(json.dumps(info, indent=1), flush=True)
     if elastic_json.exists():
-        from ddml_engine.materials import ANGSTROM, Material
+        from ddml_engine.md.lammps import ElasticConstants
 
         e = json.loads(elastic_json.read_text())
-        material = Material("W-FS-MD", burgers_m=e["burgers_angstrom"] * ANGSTROM, mu=e["mu_hill"], nu=e["nu"])
+        material = ElasticConstants(e["temperature"], e["lattice_constant"], e["C11"], e["C12"],
+                                    e["C44"]).material("W-FS-MD")  # b, Hill mu and nu, and the cubic constants
 
     for mode in args.modes:
         run_dir = out / mode

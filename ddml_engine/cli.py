@@ -384,8 +384,13 @@ def _threads_option(value: int | None, command: str) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ddml_engine.demo import run_demo
 
-    run_demo(args.output_dir, quick=args.quick, seed=args.seed, progress=not args.no_progress,
-             threads=_threads_option(args.threads, "demo"))
+    if args.epochs is not None and args.epochs < 1:
+        raise SystemExit(f"ddml demo: --epochs must be >= 1, got {args.epochs}")
+    try:
+        run_demo(args.output_dir, quick=args.quick, seed=args.seed, progress=not args.no_progress,
+                 threads=_threads_option(args.threads, "demo"), data_dir=args.data_dir, epochs=args.epochs)
+    except FileNotFoundError as error:
+        raise SystemExit(f"ddml demo: {error}")
     return 0
 
 
@@ -544,16 +549,23 @@ def build_parser() -> argparse.ArgumentParser:
                            help="for m/s in the plot (default: the material the model file records)")
     probe_cmd.set_defaults(func=cmd_probe)
 
-    demo = sub.add_parser("demo", help="the main job: a quick `ddml validate` (learn a known BCC law from DDD)",
-                          description="A quick `ddml validate` (--scale quick): DDD trajectories of prismatic loops "
-                                      "in W moved by the linear BCC law (Me = 2600, Ms = 20 /(Pa s)), GNN training "
-                                      "by Nye-field matching, probe against the law, and a DDD+ML rollout against "
-                                      "DDD with the law (report.md and plots in OUTPUT_DIR). Resumable: "
-                                      "re-running continues or reuses what is in OUTPUT_DIR. Figures in "
-                                      "benchmarks/RESULTS.md.")
+    demo = sub.add_parser("demo", help="the main job: learn the mobility from the built-in MD, run DDD+ML, compare "
+                                       "with MD",
+                          description="The paper's MD chain (sections 2.3-2.4) on the built-in MD data of W under "
+                                      "[001] tension and compression (ddml_engine/data/md_w_fs): GNN training by "
+                                      "Nye-field matching on both MD stores, probe of the learned mobility (edge / "
+                                      "screw V(tau), twinning / anti-twinning, flags), DDD+ML and DDD with the "
+                                      "linear law under the MD's conditions (its first network, strain rate, a cell "
+                                      "deforming like the MD box, cubic elastic constants), comparison with MD "
+                                      "(flow stress, T/C ratio, density). report.md and plots in OUTPUT_DIR. "
+                                      "Resumable: re-running continues or reuses what is in OUTPUT_DIR. The "
+                                      "section 2.2 validation is `ddml validate`. Figures in benchmarks/RESULTS.md.")
     demo.add_argument("--output-dir", default="runs/demo", help="output folder (runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a tiny smoke version (a minute; not accurate), for tests")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the ground truth and of training (0)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of training (0)")
+    demo.add_argument("--data-dir", help="MD data folder (tension.h5, compression.h5 and the md report tables; "
+                                         "default: the built-in data)")
+    demo.add_argument("--epochs", type=int, help="training epochs (default 60)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs, logs)")
     demo.add_argument("--threads", type=int, help=THREADS_HELP)
     demo.set_defaults(func=cmd_demo)

@@ -1,9 +1,8 @@
-"""`ddml demo`, the main job until the MD pipeline takes its place: a quick `ddml validate`.
+"""`ddml demo`, the main job: the paper's MD chain on the built-in MD data (ddml_engine.md.chain).
 
-The paper's section 2.2 experiment at the `validate.DEMO` scale: DDD trajectories of prismatic loops in W moved by
-the linear BCC law (Me = 2600, Ms = 20 /(Pa s)) with one uniform snapshot interval, GNN training by Nye-field
-matching with the relative loss (ml.losses), the probe against the law and a DDD+ML rollout from an unseen start
-(ddml_engine.validate). The same method and settings as `ddml validate`; nothing is prepared per line kind.
+Train the GNN mobility on the MD tension and compression stores, probe it, run DDD+ML and DDD with the linear law
+under the MD's conditions in tension and compression, and compare with MD (report.md with the plots). The
+section 2.2 validation (learning a known law from DDD) is its own command, `ddml validate`.
 """
 from __future__ import annotations
 
@@ -38,11 +37,14 @@ def plot_training(metrics_csv: Path, png: Path) -> None:
 
 
 def run_demo(output_dir: str | os.PathLike = "runs/demo", quick: bool = False, seed: int = 0,
-             progress: bool = True, threads: int = 0) -> dict:
-    """A quick validation (validate.QUICK; validate.SMOKE when `quick`, for tests); returns its summary.
+             progress: bool = True, threads: int = 0, data_dir: str | os.PathLike | None = None,
+             epochs: int | None = None) -> dict:
+    """The MD chain (md.chain.ChainSettings; md.chain.SMOKE when `quick`, for tests) on `data_dir` (default the
+    built-in MD data); returns its summary. threads: numba and torch threads (0 = $DDML_THREADS, else the
+    available cores)."""
+    from ddml_engine.md.chain import SMOKE, ChainSettings, run_chain
 
-    threads: numba and torch threads (0 = $DDML_THREADS, else the available cores)."""
-    from ddml_engine.validate import QUICK, SMOKE, run_validate
-
-    settings = replace(SMOKE if quick else QUICK, seed=seed, threads=threads)
-    return run_validate(output_dir, settings, progress=progress, title="ddml demo")
+    settings = replace(SMOKE if quick else ChainSettings(), seed=seed, threads=threads)
+    if epochs:
+        settings = replace(settings, epochs=int(epochs))
+    return run_chain(output_dir, data_dir, settings, progress=progress)

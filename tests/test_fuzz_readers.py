@@ -124,3 +124,82 @@ def test_simulate_settings_give_one_line_errors(tmp_path, capsys, key, value):
     if status not in (0, None):
         lines = [line for line in err.splitlines() if line.startswith("ddml")]
         assert lines, err
+
+
+def _store_bytes() -> bytes:
+    """A small valid snapshot store (three frames with stress and extras, checksummed datasets)."""
+    import tempfile
+
+    from ddml_engine.io.store import SnapshotStore
+    from ddml_engine.materials import material
+
+    if not hasattr(_store_bytes, "data"):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "s.h5"
+            network = random_prismatic_loops(Cell.cubic(100.0), 3, 20.0, 8.0, seed=2)
+            with SnapshotStore(path, "w", material=material("W"), metadata={"source": "fuzz"}) as store:
+                for k in range(3):
+                    store.append(network, k * 1e-12, np.arange(6.0) * 1e6, strain=0.001 * k,
+                                 forces=np.ones((network.num_nodes, 3)))
+            _store_bytes.data = path.read_bytes()
+    return _store_bytes.data
+
+
+@FUZZ
+@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=8),
+       cut=st.none() | st.floats(0, 1))
+def test_store_reader_never_fails_otherwise(tmp_path, flips, cut):
+    """Bit flips and truncations of an HDF5 snapshot store: either finite networks or a FileFormatError naming the
+    file (damaged structure, checksum mismatch of a dataset), from read_network and from SnapshotStore."""
+    data = bytearray(_store_bytes())
+    for where, bit in flips:
+        data[int(where * len(data))] ^= 1 << bit
+    if cut is not None:
+        data = data[:int(cut * len(data))]
+    path = tmp_path / "fuzz.h5"
+    path.write_bytes(bytes(data))
+    for frame in (0, -1):
+        check_reader_frame(path, frame)
+
+
+def check_reader_frame(path: Path, frame: int) -> None:
+    with time_box():
+        try:
+            network = read_network(path, frame=frame)
+        except FileFormatError as error:
+            assert str(path) in str(error)
+            return
+    assert np.all(np.isfinite(network.positions)) and np.all(np.isfinite(network.burgers))
+
+
+TRAIN_KEYS = ["train.epochs", "train.lr", "train.batch_size", "train.dtype", "train.loss", "train.threads",
+              "data.k", "data.val_fraction", "data.cell_tolerance", "nye.grid", "nye.sigma", "nye.kernel",
+              "model.latent", "model.layers", "forces.model", "material.name", "output.model_name", "train.bogus",
+              "nosection", "data.trajectories"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(TRAIN_KEYS), value=st.sampled_from(NASTY + ["true", "'W'", "[1, 2]", "\"abc\"", "[]"]))
+def test_train_settings_give_one_line_errors(tmp_path, capsys, key, value):
+    """`ddml train --set KEY=VALUE` with odd values: a (one-epoch) training or a one-line error, no traceback."""
+    from ddml_engine.cli import main
+
+    store = tmp_path / "t.h5"
+    if not store.exists():
+        store.write_bytes(_store_bytes())
+    argv = ["train", "--set", f'data.trajectories=["{store}"]', "--set", "train.epochs=1", "--set", "nye.grid=8",
+            "--set", "model.latent=8", "--set", "model.layers=1", "--set", 'forces.model="line-tension"',
+            "--set", f'output.dir="{tmp_path / "out"}"', "--set", "output.progress=false", "--set", "data.k=1",
+            "--set", f'data.cache_dir="{tmp_path / "cache"}"', "--set", f"{key}={value}"]
+    with time_box(120.0):
+        try:
+            status = main(argv)
+        except SystemExit as stop:
+            status = stop.code
+            if not isinstance(status, int):
+                assert "\n" not in str(status).strip() and str(status).startswith("ddml"), status
+                return
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if status not in (0, None):
+        assert [line for line in err.splitlines() if line.startswith("ddml")], err

@@ -28,8 +28,11 @@ def read_network(path: str | os.PathLike, frame: int = -1, **options) -> Disloca
                 if len(store) == 0:
                     raise FileFormatError(path, None, "the trajectory holds no complete frame")
                 return store.read(frame).network
-        except (OSError, KeyError) as error:
-            raise FileFormatError(path, None, f"not a readable ddml trajectory ({error})") from None
+        except FileFormatError:
+            raise
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as error:  # h5py on a damaged file
+            text = " ".join(str(error).split()).replace(f"{path}: ", "")
+            raise FileFormatError(path, None, f"not a readable ddml trajectory ({text})") from None
         except IndexError as error:
             raise FileFormatError(path, None, str(error)) from None
     if ext == ".data":

@@ -67,6 +67,19 @@ class SnapshotStore:
             from ddml_engine.io.errors import FileFormatError
 
             raise FileFormatError(self.path, None, f"not a ddml snapshot store (format attribute {found!r})")
+        try:
+            self._index_frames(mode)
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as error:  # a damaged file's structure
+            self._file.close()
+            from ddml_engine.io.errors import FileFormatError
+
+            if isinstance(error, FileFormatError):
+                raise
+            raise FileFormatError(self.path, None, f"damaged snapshot store ({' '.join(str(error).split())}); "
+                                                   "restore it from a copy or regenerate it") from None
+
+    def _index_frames(self, mode: str) -> None:
+        """The complete frames (contiguous names) and their times; incomplete ones are dropped in mode 'a'."""
         self._frames = self._file["frames"]
         names = sorted(self._frames.keys())
         complete = [name for name in names if self._frames[name].attrs.get("complete", False)]
@@ -77,7 +90,7 @@ class SnapshotStore:
             self._file.flush()
         for k, name in enumerate(complete):
             if name != f"{k:08d}":
-                raise ValueError(f"{self.path}: frame groups are not contiguous (found {name} at position {k})")
+                raise ValueError(f"frame groups are not contiguous (found {name} at position {k})")
         self._times = [float(self._frames[name].attrs["time"]) for name in complete]
 
     def _initialise(self, material, metadata) -> None:
@@ -201,7 +214,11 @@ class SnapshotStore:
         if not -n <= index < n:
             raise IndexError(f"frame {index} out of range: {self.path} holds {n} frames")
         index %= n
-        group = self._frames[f"{index:08d}"]
+        try:
+            group = self._frames[f"{index:08d}"]
+        except (KeyError, RuntimeError, OSError) as error:
+            raise OSError(f"{self.path}: frame {index} is corrupted ({error}); restore the file from a copy or "
+                          "regenerate it") from None
         _refuse_foreign_storage(self.path, group)
         try:
             cell = Cell(group["cell_matrix"][()], group["cell_origin"][()],
@@ -213,7 +230,7 @@ class SnapshotStore:
                 extras = group["extra"]
                 extra.update({key: _python_scalar(value) for key, value in extras.attrs.items()})
                 extra.update({key: extras[key][()] for key in extras.keys()})
-        except OSError as error:  # HDF5 filter failure: the Fletcher-32 checksum of a dataset does not match
+        except (OSError, RuntimeError, KeyError) as error:  # HDF5 filter failure (Fletcher-32 checksum mismatch),
             raise OSError(f"{self.path}: frame {index} is corrupted (checksum or read failure: {error}); restore "
                           "the file from a copy or regenerate it") from None
         network = DislocationNetwork(cell, **arrays)

@@ -79,6 +79,27 @@ optional except data.trajectories; defaults in brackets. Override any key with '
 """
 
 
+#: Numeric keys: (type, lower bound, bound excluded, upper bound or None).
+NUMBERS: dict[str, tuple[type, float, bool, float | None]] = {
+    "data.val_fraction": (float, 0.0, False, 0.999999), "data.interval_tolerance": (float, 0.0, False, None),
+    "data.cell_tolerance": (float, 0.0, False, None), "data.preload_mb": (float, 0.0, False, None),
+    "material.mu": (float, 0.0, False, None), "material.nu": (float, 0.0, False, 0.499999),
+    "material.core_radius": (float, 0.0, False, None), "material.core_energy": (float, 0.0, False, None),
+    "forces.cutoff": (float, 0.0, True, None), "forces.grid": (int, 4, False, 1024),
+    "nye.grid": (int, 4, False, 1024), "nye.sigma": (float, 0.0, False, None), "nye.sigma_b": (float, 0.0, False, None),
+    "nye.spectral_grid": (int, 0, False, 1024), "nye.mode_tolerance": (float, 0.0, True, 1.0),
+    "model.latent": (int, 1, False, 100_000), "model.layers": (int, 1, False, 1000), "model.hidden": (int, 0, False, 100_000),
+    "model.velocity_scale": (float, 0.0, True, None), "model.force_scale": (float, 0.0, True, None),
+    "model.length_scale": (float, 0.0, True, None),
+    "train.epochs": (int, 1, False, 10**7), "train.batch_size": (int, 1, False, 10**6), "train.lr": (float, 0.0, True, None),
+    "train.weight_decay": (float, 0.0, False, None), "train.lr_min_ratio": (float, 0.0, True, 1.0),
+    "train.grad_clip": (float, 0.0, False, None), "train.seed": (int, 0, False, 2**63 - 1),
+    "train.relative_floor": (float, 0.0, True, None), "train.density_floor": (float, 0.0, True, None),
+    "train.threads": (int, 0, False, 4096), "distributed.world_size": (int, 1, False, 4096),
+    "distributed.master_port": (int, 0, False, 65535),
+}
+
+
 def load_train_config(source: str | Path | Mapping[str, Any] | None = None,
                       overrides: list[str] | None = None) -> dict[str, Any]:
     """Defaults merged with a TOML file (path) or a dict, then with 'section.key=value' overrides."""
@@ -126,6 +147,29 @@ def validate(config: dict[str, Any], where: str = "") -> None:
     def fail(key: str, message: str) -> None:
         raise ValueError(f"{where}training configuration key '{key}': {message}")
 
+    import math
+
+    for key, (kind, low, strict, high) in NUMBERS.items():
+        section, name = key.split(".")
+        value = config[section][name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            fail(key, f"must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
+        if not math.isfinite(value):
+            fail(key, f"must be finite, got {value!r}")
+        if (value <= low) if strict else (value < low):
+            fail(key, f"must be {'>' if strict else '>='} {low:g}, got {value!r}")
+        if high is not None and value > high:
+            fail(key, f"must be <= {high:g}, got {value!r}")
+    for key in ("train.deterministic", "output.resume", "output.progress", "model.encoder_norm"):
+        section, name = key.split(".")
+        if not isinstance(config[section][name], bool):
+            fail(key, f"must be true or false, got {config[section][name]!r}")
+    for key in ("train.loss", "train.dtype", "train.scheduler", "train.loss_normalization", "train.augment",
+                "train.device", "nye.kernel", "forces.model", "material.name", "output.dir", "output.model_name",
+                "data.cache_dir", "distributed.backend"):
+        section, name = key.split(".")
+        if not isinstance(config[section][name], str):
+            fail(key, f"must be a string, got {config[section][name]!r}")
     data, train, nye = config["data"], config["train"], config["nye"]
     for key in ("trajectories", "validation"):
         if isinstance(data[key], str):
