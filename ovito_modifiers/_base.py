@@ -8,9 +8,9 @@ from ovito.pipeline import ModifierInterface
 from traits.api import Bool, Enum, Float, Int
 
 from ddml_engine.forces.model import FORCE_MODELS
-from ovito_modifiers._common import (BCC_PRESETS, NETWORK_KEYS, bcc_material, cache_get, cache_put, convert_dxa,
-                                     ddd_forces, dxa_arrays, fingerprint, frame_stress, memo_get, memo_put,
-                                     network_arrays, network_from_arrays, require_dislocations)
+from ovito_modifiers._common import (BCC_PRESETS, NETWORK_KEYS, bcc_material, cache_get, cache_put, check_parameters,
+                                     convert_dxa, ddd_forces, dxa_arrays, fingerprint, frame_stress, memo_get,
+                                     memo_put, network_arrays, network_from_arrays, require_dislocations)
 
 #: display-only traits carry this metadata: changing them re-draws from the cache without recomputing
 DISPLAY = {"ovito_invalidate_cache": False}
@@ -34,6 +34,9 @@ class NetworkForcesModifier(ModifierInterface):
     remesh_length = Float(10.0, label="Remesh segment length (b)")
 
     who = "ddml"
+    #: checked by _common.check_parameters before any work: name -> (low, high, low excluded)
+    LIMITS = {"cutoff": (0.0, 1e7, False), "fft_grid": (4, 1024, False), "remesh_length": (0.0, 1e5, True),
+              **{f"stress_{c}": (-1e4, 1e4, False) for c in ("xx", "yy", "zz", "yz", "xz", "xy")}}
 
     @property
     def stress_gpa(self) -> np.ndarray:
@@ -51,6 +54,7 @@ class NetworkForcesModifier(ModifierInterface):
     def network_and_forces(self, data: DataCollection, frame: int, data_cache: DataCollection):
         """(network, forces Pa*b^2, stress Pa, stress source, input fingerprint) of `frame`, computed once per frame,
         input and parameter set (see the two cache levels in `_common`)."""
+        check_parameters(self)
         key = f"ddml.forces.f{frame}"
         hit = cache_get(data_cache, key, NETWORK_KEYS + ("forces", "stress"))
         if hit is None:

@@ -7,6 +7,8 @@ Positions shown in OVITO are in Å (the DXA's length unit); the engine works in 
 """
 from __future__ import annotations
 
+import math
+
 import collections
 import functools
 import hashlib
@@ -35,6 +37,24 @@ CRYSTALLINE = ("FCC", "HCP", "BCC", "CubicDiamond", "HexagonalDiamond")
 
 class DDMLModifierError(RuntimeError):
     """Error shown in OVITO's pipeline status (missing DXA, bad model file, crystal not BCC)."""
+
+
+def check_parameters(modifier) -> None:
+    """Every numeric parameter named in the class's LIMITS {name: (low, high, low excluded)} (merged along the
+    class hierarchy) is finite and in range; otherwise a DDMLModifierError naming the parameter (OVITO's traits
+    accept NaN and infinities, and plain Floats any sign)."""
+    limits: dict = {}
+    for cls in reversed(type(modifier).__mro__):
+        limits.update(getattr(cls, "LIMITS", {}) if "LIMITS" in vars(cls) else {})
+    for name, (low, high, strict) in limits.items():
+        value = getattr(modifier, name)
+        trait = modifier.trait(name)
+        label = getattr(trait, "label", None) or name
+        ok = math.isfinite(value) and (value > low if strict else value >= low) and value <= high
+        if not ok:
+            bound = f"{'>' if strict else '>='} {low:g} and <= {high:g}"
+            raise DDMLModifierError(f"{modifier.who}: parameter '{label}' ({name}) must be a finite number {bound}, "
+                                    f"got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------- DXA -> network

@@ -6,8 +6,8 @@ from traits.api import Bool, Enum, Float
 
 from ddml_engine.materials import GPA
 from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
-from ovito_modifiers._common import (add_segment_lines, add_vectors, arrow_scaling, character_angle_deg, segment_vertices,
-                                     to_angstrom)
+from ovito_modifiers._common import (add_segment_lines, add_vectors, arrow_scaling, character_angle_deg,
+                                     check_parameters, segment_vertices, to_angstrom)
 
 
 LEGENDS = {"|Force|": "|F| (Pa·b²)", "Character Angle": "character angle (deg)"}
@@ -32,9 +32,12 @@ class DDDForcesModifier(NetworkForcesModifier):
     line_width = Float(1.2, label="Line width (Å)", **DISPLAY)
 
     who = "DDD forces (ddml)"
+    LIMITS = {"arrow_scale": (0.0, 1e9, False), "arrow_width": (0.0, 1e6, False),
+              "line_width": (0.0, 1e6, False)}
 
     def modify(self, data, *, frame, data_cache, **kwargs):
         yield "ddml: DXA network and DDD forces"
+        check_parameters(self)
         net, forces, stress, source, _ = self.network_and_forces(data, frame, data_cache)
         yield 0.9
         mat = self.material_preset()

@@ -16,8 +16,8 @@ from traits.api import Bool, Enum, Float, Range
 from ddml_engine.materials import ANGSTROM
 from ddml_engine.mobility.bcc import BCCLinearMobility
 from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
-from ovito_modifiers._common import (cache_get, cache_put, convert_dxa, dxa_arrays, fingerprint, load_gnn, memo_get,
-                                     memo_put, require_dislocations, resolve_model_path)
+from ovito_modifiers._common import (cache_get, cache_put, check_parameters, convert_dxa, dxa_arrays, fingerprint,
+                                     load_gnn, memo_get, memo_put, require_dislocations, resolve_model_path)
 from ovito_modifiers.nye_grid import add_tensor_grid, nye_grid, sigma_b
 
 PS = 1e-12
@@ -45,6 +45,7 @@ class NextFrameCheckModifier(NetworkForcesModifier):
     show_grid = Bool(True, label="Render the grid", **DISPLAY)
 
     who = "Next-frame Nye check (ddml)"
+    LIMITS = {"dt_ps": (0.0, 1e9, False), "sigma": (0.0, 1e6, False)}
 
     def input_caching_hints(self, frame, **kwargs):
         return [frame, frame + 1]
@@ -56,6 +57,7 @@ class NextFrameCheckModifier(NetworkForcesModifier):
 
     def modify(self, data, *, frame, input_slots, data_cache, **kwargs):
         yield "ddml: next-frame Nye check"
+        check_parameters(self)
         upstream = input_slots["upstream"]
         mat = self.material_preset()
         b_A = mat.burgers_m / ANGSTROM

@@ -11,8 +11,8 @@ from ddml_engine.materials import ANGSTROM
 from ddml_engine.network import DislocationNetwork
 from ddml_engine.nye import network_nye_field
 from ovito_modifiers._base import DISPLAY
-from ovito_modifiers._common import (BCC_PRESETS, DDMLModifierError, bcc_material, cache_get, cache_put, convert_dxa,
-                                     _legend, dxa_arrays, fingerprint, memo_get, memo_put,
+from ovito_modifiers._common import (BCC_PRESETS, DDMLModifierError, _legend, bcc_material, cache_get, cache_put,
+                                     check_parameters, convert_dxa, dxa_arrays, fingerprint, memo_get, memo_put,
                                      require_dislocations)
 
 NYE_COMPONENTS = ["XX", "XY", "XZ", "YX", "YY", "YZ", "ZX", "ZY", "ZZ"]
@@ -67,9 +67,11 @@ class NyeGridModifier(ModifierInterface):
     show_grid = Bool(True, label="Render the grid", **DISPLAY)
 
     who = "Nye tensor grid (ddml)"
+    LIMITS = {"sigma": (0.0, 1e6, False)}
 
     def modify(self, data, *, frame, data_cache, **kwargs):
         yield "ddml: Nye tensor field"
+        check_parameters(self)
         mat = bcc_material(self.material, self.who)
         b_A = mat.burgers_m / ANGSTROM
         key = f"ddml.nye.f{frame}"

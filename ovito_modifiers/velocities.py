@@ -9,8 +9,8 @@ from ovito.traits import Color, FilePath
 from traits.api import Bool, Float
 
 from ovito_modifiers._base import DISPLAY, NetworkForcesModifier
-from ovito_modifiers._common import (add_segment_lines, add_vectors, arrow_scaling, cache_get, cache_put, load_gnn, memo_get,
-                                     memo_put, segment_vertices, to_angstrom)
+from ovito_modifiers._common import (add_segment_lines, add_vectors, arrow_scaling, cache_get, cache_put,
+                                     check_parameters, load_gnn, memo_get, memo_put, segment_vertices, to_angstrom)
 
 PS = 1e-12
 
@@ -33,6 +33,8 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
     line_width = Float(1.0, label="Predicted line width (Å)", **DISPLAY)
 
     who = "GNN velocities (ddml)"
+    LIMITS = {"dt_ps": (0.0, 1e9, False), "arrow_scale": (0.0, 1e9, False), "arrow_width": (0.0, 1e6, False),
+              "line_width": (0.0, 1e6, False)}
 
     def velocities(self, data, frame, data_cache):
         """(network, velocities b/s) of `frame`, computed once per frame and parameter set."""
@@ -52,6 +54,7 @@ class GNNVelocitiesModifier(NetworkForcesModifier):
 
     def modify(self, data, *, frame, data_cache, **kwargs):
         yield "ddml: GNN velocities"
+        check_parameters(self)
         load_gnn(self.model_path, self.who, data)  # clear error before any work
         net, v_b = self.velocities(data, frame, data_cache)
         yield 0.9

@@ -203,3 +203,47 @@ def test_train_settings_give_one_line_errors(tmp_path, capsys, key, value):
     assert "Traceback" not in err
     if status not in (0, None):
         assert [line for line in err.splitlines() if line.startswith("ddml")], err
+
+
+THERMO_LOG = """LAMMPS (2 Aug 2023)
+units metal
+run 200
+Step Time Temp Pxx Pyy Pzz Pyz Pxz Pxy
+0 0 300 -10.5 3.25 -20000 1.5 2.5 3.5
+100 0.1 301 -12.5 4.25 -21000 1.25 2.75 3.25
+200 0.2 299 -11.5 2.25 -22000 1.75 2.25 3.75
+Loop time of 1.5 on 1 procs for 200 steps with 2000 atoms
+"""
+STRESS_CSV = "step,xx,yy,zz,yz,xz,xy\n0,0,0,1.5,0,0,0\n100,0.1,0,2.5,0,0,0\n200,0,0.1,3.5,0,0,0\n"
+
+
+def check_stress_table(path: Path, read) -> None:
+    from ddml_engine.io.errors import FileFormatError
+
+    with time_box():
+        try:
+            table = read(path)
+        except (FileFormatError, ValueError) as error:
+            assert str(path) in str(error), str(error)
+            return
+    assert np.all(np.isfinite(table.stress)) and len(table.steps) == len(table.stress)
+
+
+@FUZZ
+@given(text=mutated(THERMO_LOG))
+def test_thermo_log_reader_never_fails_otherwise(tmp_path, text):
+    from ddml_engine.md.importer import read_thermo_log
+
+    path = tmp_path / "log.lammps"
+    path.write_text(text)
+    check_stress_table(path, read_thermo_log)
+
+
+@FUZZ
+@given(text=mutated(STRESS_CSV.replace(",", " , ")))
+def test_stress_csv_reader_never_fails_otherwise(tmp_path, text):
+    from ddml_engine.md.importer import read_stress_csv
+
+    path = tmp_path / "stress.csv"
+    path.write_text(text.replace(" , ", ","))
+    check_stress_table(path, read_stress_csv)

@@ -526,3 +526,44 @@ def test_example_sessions_show_the_lines_with_legends_and_a_label(scene, tmp_pat
         assert colourful.mean() > 0.01  # coloured lines, arrows and legend bars, not hidden behind atoms
         middle = colourful[40:200, 60:260]
         assert middle.sum() > 50  # the network itself, inside the cell, is drawn
+
+
+@pytest.mark.ovito
+@pytest.mark.slow
+def test_odd_parameters_give_a_named_error_or_finite_output(traj, scene):
+    """Hypothesis over the numeric parameters of the three DXA modifiers (NaN, infinities, signs, zero, huge):
+    a pipeline either computes with finite outputs or stops with a DDMLModifierError naming the parameter; traits
+    may also refuse a value when it is set (TraitError). Never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from traits.api import TraitError
+
+    from ovito_modifiers import DDDForcesModifier, NyeGridModifier
+    from ovito_modifiers._common import DDMLModifierError
+
+    odd = st.sampled_from([float("nan"), float("inf"), -float("inf"), -1.0, 0.0, 1e-300, 3.0, 1e12])
+    cases = st.sampled_from([(DDDForcesModifier, "cutoff"), (DDDForcesModifier, "remesh_length"),
+                             (DDDForcesModifier, "stress_zz"), (DDDForcesModifier, "arrow_width"),
+                             (DDDForcesModifier, "fft_grid"), (NyeGridModifier, "sigma")])
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=cases, value=odd)
+    def check(case, value):
+        cls, name = case
+        modifier = cls(force_model="line-tension") if cls is DDDForcesModifier else cls(resolution=8)
+        try:
+            setattr(modifier, name, int(value) if name == "fft_grid" and np.isfinite(value) else value)
+        except TraitError:
+            return
+        pipeline = dxa_pipeline(traj, modifier)
+        try:
+            data = pipeline.compute(0)
+        except Exception as error:  # OVITO re-raises the modifier's error as RuntimeError with its message
+            assert isinstance(error, (DDMLModifierError, RuntimeError)), error
+            assert name in str(error), str(error)
+            return
+        for key, value_ in data.attributes.items():
+            if key.startswith(("DDD.", "Nye.")) and isinstance(value_, float):
+                assert np.isfinite(value_), (key, value_)
+
+    check()

@@ -15,6 +15,7 @@ time and stress go to a SnapshotStore with a per-frame report next to it.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import tempfile
@@ -46,6 +47,13 @@ class StressTable:
             raise KeyError(f"step {step} is not in {self.source} (logged steps {self.steps[:3].tolist()} ... "
                            f"{self.steps[-1:].tolist()})")
         return self.stress[hit[-1]]  # the last block wins (a run restarted from a step logs it twice)
+
+
+def _step_number(value: float, where: str) -> int:
+    """A time step: a finite whole number in [0, 2^62] (ValueError naming `where`)."""
+    if not (math.isfinite(value) and 0 <= value <= 2**62 and float(value).is_integer()):
+        raise ValueError(f"{where}: the step {value!r} is not a whole number in [0, 2^62]")
+    return int(value)
 
 
 def read_thermo_log(path: str | os.PathLike, columns: Sequence[str] = LAMMPS_PRESSURE_COLUMNS,
@@ -83,7 +91,7 @@ def read_thermo_log(path: str | os.PathLike, columns: Sequence[str] = LAMMPS_PRE
             except ValueError:
                 index = None
                 continue
-            steps.append(int(round(values[0])))
+            steps.append(_step_number(values[0], f"{path}:{number}"))
             rows.append(values[1:])
     if not rows:
         found = "; ".join(f"line {n}: {' '.join(t)}" for n, t in headers[:3]) or "no thermo header"
@@ -110,10 +118,11 @@ def read_stress_csv(path: str | os.PathLike, unit: str = "GPa") -> StressTable:
         for number, row in enumerate(reader, start=2):
             row = {k.strip(): v for k, v in row.items() if k is not None}
             try:
-                steps.append(int(float(row["step"])))
+                step = float(row["step"])
                 rows.append([float(row[c]) for c in VOIGT])
             except (TypeError, ValueError):
                 raise ValueError(f"{path}:{number}: bad number in {row}") from None
+            steps.append(_step_number(step, f"{path}:{number}"))
     stress = np.asarray(rows, float).reshape(-1, 6) * STRESS_UNITS[unit]
     if not np.all(np.isfinite(stress)):
         raise ValueError(f"{path}: non-finite stress values")
