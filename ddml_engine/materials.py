@@ -45,8 +45,9 @@ class Material:
             return compliance(isotropic_stiffness(self.mu, self.nu))
         if elastic == "cubic":
             if self.cubic_constants is None:
-                raise ValueError(f"material {self.name} has no cubic elastic constants: set material.cubic_constants_GPa "
-                                 f"= [C11, C12, C44] or use loading.elastic = \"isotropic\"")
+                raise ValueError(f"material {self.name} has no cubic elastic constants: set "
+                                 f"material.cubic_constants_GPa = [C11, C12, C44] or use loading.elastic = "
+                                 f"\"isotropic\"")
             return compliance(cubic_stiffness(*self.cubic_constants))
         raise ValueError(f"elastic response must be 'isotropic' or 'cubic', got {elastic!r}")
 

@@ -108,21 +108,17 @@ def symmetric_expm(strain: np.ndarray) -> np.ndarray:
     return (vectors * np.exp(values)) @ vectors.T
 
 
-def symmetric_logm(stretch: np.ndarray) -> np.ndarray:
-    """logm of a symmetric positive-definite 3x3 stretch (its true strain)."""
-    values, vectors = np.linalg.eigh(0.5 * (stretch + stretch.T))
-    return (vectors * np.log(values)) @ vectors.T
-
-
 @dataclass
 class DeformingCell:
     """The periodic cell of a uniaxial-stress run deforms like an MD box whose lateral and shear stresses are held
     at zero: total strain eps = S : sigma + eps_p (S the loading's compliance, eps_p the plastic strain of the
-    swept areas), applied as a true strain, H = expm(eps) H0 about the cell centre (H0 the start cell); nodes are carried affinely
-    (x -> c + F (x - c), F the stretch since the last update: their fractional coordinates are kept, as the
-    training pairs of a deforming MD box are compared, ddml_engine.ml.dataset.affine_map) and glide-plane normals
-    with them (n -> F^-T n, normalised, so that segments stay in their planes). The cell is rebuilt when eps has moved by more than `tolerance` since the last
-    update (the FFT Green operator is rebuilt with it); `cell_strain` is the strain of the current cell.
+    swept areas), applied as a true strain, H = expm(eps) H0 about the cell centre (H0 the start cell).
+
+    Nodes are carried affinely, x -> c + F (x - c) with F the stretch since the last update: their fractional
+    coordinates are kept, as the training pairs of a deforming MD box are compared (ml.dataset.affine_map);
+    glide-plane normals go with them (n -> F^-T n, normalised), so that segments stay in their planes. The cell
+    is rebuilt when eps has moved by more than `tolerance` since the last update (the FFT Green operator is
+    rebuilt with it); `cell_strain` is the strain of the current cell.
     """
 
     compliance: np.ndarray  # S_ijkl (1/Pa)

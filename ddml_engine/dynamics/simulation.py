@@ -1,8 +1,8 @@
 """The DDD simulation driver.
 
 Step order (ParaDiS/ExaDiS): force -> mobility -> integrate -> plastic strain -> collisions -> topology (split
-multi-nodes) -> remesh -> loading -> cell deformation (MD-like boxes only) -> output. Forces and mobility are pluggable; so is the integrator. Hooks are
-called after every step with the simulation object.
+multi-nodes) -> remesh -> loading -> cell deformation (MD-like boxes only) -> output. Forces and mobility are
+pluggable; so is the integrator. Hooks are called after every step with the simulation object.
 """
 from __future__ import annotations
 

@@ -43,8 +43,8 @@ def pack(md_out: str | os.PathLike, target: str | os.PathLike, modes: tuple[str,
             if src.is_file():
                 shutil.copyfile(src, target / f"{mode}_{table}.csv")
         config = md_out / mode / "config.json"
-        info["modes"][mode] = {"frames": frames,
-                               "md_config": json.loads(config.read_text()).get("config", {}) if config.is_file() else {}}
+        md_config = json.loads(config.read_text()).get("config", {}) if config.is_file() else {}
+        info["modes"][mode] = {"frames": frames, "md_config": md_config}
     size = sum(p.stat().st_size for p in target.iterdir() if p.is_file())
     info["bytes"] = size
     (target / "README.json").write_text(json.dumps(info, indent=1) + "\n")

@@ -88,10 +88,12 @@ NUMBERS: dict[str, tuple[type, float, bool, float | None]] = {
     "forces.cutoff": (float, 0.0, True, None), "forces.grid": (int, 4, False, 1024),
     "nye.grid": (int, 4, False, 1024), "nye.sigma": (float, 0.0, False, None), "nye.sigma_b": (float, 0.0, False, None),
     "nye.spectral_grid": (int, 0, False, 1024), "nye.mode_tolerance": (float, 0.0, True, 1.0),
-    "model.latent": (int, 1, False, 100_000), "model.layers": (int, 1, False, 1000), "model.hidden": (int, 0, False, 100_000),
+    "model.latent": (int, 1, False, 100_000), "model.layers": (int, 1, False, 1000),
+    "model.hidden": (int, 0, False, 100_000),
     "model.velocity_scale": (float, 0.0, True, None), "model.force_scale": (float, 0.0, True, None),
     "model.length_scale": (float, 0.0, True, None),
-    "train.epochs": (int, 1, False, 10**7), "train.batch_size": (int, 1, False, 10**6), "train.lr": (float, 0.0, True, None),
+    "train.epochs": (int, 1, False, 10**7), "train.batch_size": (int, 1, False, 10**6),
+    "train.lr": (float, 0.0, True, None),
     "train.weight_decay": (float, 0.0, False, None), "train.lr_min_ratio": (float, 0.0, True, 1.0),
     "train.grad_clip": (float, 0.0, False, None), "train.seed": (int, 0, False, 2**63 - 1),
     "train.relative_floor": (float, 0.0, True, None), "train.density_floor": (float, 0.0, True, None),
@@ -152,7 +154,8 @@ def validate(config: dict[str, Any], where: str = "") -> None:
     for key, (kind, low, strict, high) in NUMBERS.items():
         section, name = key.split(".")
         value = config[section][name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        wrong_type = kind is int and not isinstance(value, int)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or wrong_type:
             fail(key, f"must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
         if not math.isfinite(value):
             fail(key, f"must be finite, got {value!r}")
