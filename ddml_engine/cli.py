@@ -643,8 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("directory", help="run folder of `ddml md run`")
     ext.add_argument("--material", default="W-FS", help="material preset of the DDD side (W-FS: the MD potential's "
                                                          "300 K constants)")
-    ext.add_argument("--maxseg", type=float, default=20.0, help="remesh: longest segment, b (20)")
-    ext.add_argument("--minseg", type=float, default=7.0, help="remesh: shortest segment, b (7)")
+    ext.add_argument("--maxseg", type=float, default=15.0, help="remesh: longest segment, b (15)")
+    ext.add_argument("--minseg", type=float, default=5.0, help="remesh: shortest segment, b (5)")
     ext.add_argument("--force-model", default="fft", help="force model for F^DDD ('' to skip; default fft)")
     ext.add_argument("--every", type=int, default=1, help="use every n-th dump (1)")
     ext.add_argument("--no-progress", action="store_true")
@@ -689,8 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--stress-unit", choices=("Pa", "bar", "MPa", "GPa"),
                      help="unit of the stress values (log: bar, LAMMPS metal units; CSV: GPa)")
     imp.add_argument("--timestep-ps", type=float, default=0.001, help="MD time step, ps (0.001: LAMMPS metal)")
-    imp.add_argument("--maxseg", type=float, help="remesh: longest segment, b (20)")
-    imp.add_argument("--minseg", type=float, help="remesh: shortest segment, b (7)")
+    imp.add_argument("--maxseg", type=float, help="remesh: longest segment, b (15)")
+    imp.add_argument("--minseg", type=float, help="remesh: shortest segment, b (5)")
     imp.add_argument("--force-model", default="", help="also store F^DDD with this force model (default: none)")
     imp.add_argument("--every", type=int, default=1, help="use every n-th frame (1)")
     imp.add_argument("--no-progress", action="store_true")

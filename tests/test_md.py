@@ -362,7 +362,7 @@ def test_ddd_config_follows_the_md_conditions_and_runs(tension_run, tmp_path):
     store = run.directory / "networks.h5"
     c = read_conditions(store)
     assert c.strain_rate == pytest.approx(2e9, rel=1e-6) and c.final_strain == pytest.approx(0.01)
-    assert c.frame_interval == pytest.approx(1e-12) and (c.maxseg, c.minseg) == (20.0, 7.0)
+    assert c.frame_interval == pytest.approx(1e-12) and (c.maxseg, c.minseg) == (15.0, 5.0)
     assert c.loops == 1 and c.loop_radius == pytest.approx(9.0 / 2.743, rel=0.01)
     loops = ddd_config_like_md(store, start="loops", seed=5)
     assert loops["initial"]["count"] == 1 and loops["cell"]["size"] == pytest.approx(np.mean(c.cell_lengths))

@@ -43,6 +43,7 @@ class MDConditions:
 def read_conditions(store_path: str | os.PathLike) -> MDConditions:
     """The MD conditions recorded in a snapshot store (ValueError naming the file when it holds too little)."""
     from ddml_engine.io.store import SnapshotStore
+    from ddml_engine.md.extract import MAXSEG, MINSEG
 
     with SnapshotStore(store_path, "r") as store:
         if len(store) < 2:
@@ -63,8 +64,8 @@ def read_conditions(store_path: str | os.PathLike) -> MDConditions:
     radius = md.get("loop_radius")
     return MDConditions(
         cell_lengths=first.cell.lengths, strain_rate=rate, final_strain=float(strains[-1]),
-        frame_interval=float(np.median(np.diff(times))), maxseg=float(meta.get("maxseg", 20.0)),
-        minseg=float(meta.get("minseg", 7.0)), loops=md.get("num_loops"),
+        frame_interval=float(np.median(np.diff(times))), maxseg=float(meta.get("maxseg", MAXSEG)),
+        minseg=float(meta.get("minseg", MINSEG)), loops=md.get("num_loops"),
         loop_radius=None if radius is None else float(radius) * ANGSTROM / burgers_m, md_seed=md.get("seed"),
         material_name=None if mat is None else mat.name, mu=None if mat is None else mat.mu,
         nu=None if mat is None else mat.nu, cubic_constants=None if mat is None else mat.cubic_constants)

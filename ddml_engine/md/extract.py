@@ -33,10 +33,12 @@ from ddml_engine.materials import ANGSTROM, Material, material as material_prese
 from ddml_engine.network import GLISSILE_111, JUNCTION_100, OTHER_BURGERS, PINNED_NODE, DislocationNetwork, \
     NetworkError
 
-#: DDD discretisation of the paper (about 10 b segments): refine above MAXSEG, coarsen below MINSEG. On the MD
-#: networks of benchmarks/md_experiment.py this gives a mean of 8.6 b (small loops cannot have fewer than 3 nodes).
-MAXSEG = 20.0
-MINSEG = 7.0
+#: The training discretisation, close to the paper's (about 10 b segments): refine above MAXSEG, coarsen below
+#: MINSEG; the same maxseg as ddml's DDD runs (and ExaDiS's examples). On the built-in MD networks it gives a mean
+#: segment of 7.6 b and 63 nodes in the first frame (maxseg 20 / minseg 7: 12.5 b and 41 nodes; coarsening to
+#: minseg 7 merges most corners of the 8 b prismatic loops).
+MAXSEG = 15.0
+MINSEG = 5.0
 
 
 class DXAError(RuntimeError):
