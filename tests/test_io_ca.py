@@ -84,15 +84,16 @@ def test_hand_made_network(tmp_path):
     assert np.sum(classes == GLISSILE_111) == np.sum(classes != JUNCTION_100)
     assert components(net) == 3  # periodic line, junction network, dangling line
     # the line through the boundary is a closed ring of degree-2 nodes of length 20
-    assert np.allclose(net.burgers[np.isclose(net.positions[net.segments[:, 0], 1], 5.0)], 1 / np.sqrt(3))
+    # written b = 1/2[111] along the line's sense: ddml's convention is the opposite of DXA's (io.ca docstring)
+    assert np.allclose(net.burgers[np.isclose(net.positions[net.segments[:, 0], 1], 5.0)], -1 / np.sqrt(3))
 
 
 def test_junction_burgers_directions(tmp_path):
     net = read_ca(write(tmp_path, hand_made()), burgers_magnitude_angstrom=1.0)
     junction = net.segment_classes() == JUNCTION_100
     seg = net.segment_vectors()[junction]
-    # line 3 runs Q -> P in -x with b = [001]: b x direction fixes the sign convention as written
-    assert np.allclose(net.burgers[junction], [0, 0, 2 / np.sqrt(3)])
+    # line 3 runs Q -> P in -x with b = [001] written: ddml's b is its negative (DXA -> ParaDiS sign convention)
+    assert np.allclose(net.burgers[junction], [0, 0, -2 / np.sqrt(3)])
     assert np.all(seg[:, 0] < 0)
 
 
@@ -213,6 +214,21 @@ def test_dxa_prismatic_loop(tmp_path, synthetic):
     assert np.all(net.segment_classes() == GLISSILE_111)
     assert np.allclose(np.linalg.norm(net.burgers, axis=1), 1.0)
     assert np.allclose(np.abs(net.burgers), 1 / np.sqrt(3))
+    # vacancy-type (material removed): b.A > 0 for the area A of the line sense in ddml's convention, the one of
+    # the PK force f = (sigma.b) x xi (a tension along b then pulls the loop inward: it shrinks)
+    vec, r0 = net.segment_vectors(), net.positions[net.segments[:, 0]]
+    rel = net.cell.minimum_image(r0 - r0[0])
+    area = 0.5 * np.cross(rel, rel + vec).sum(axis=0)
+    assert net.burgers[0] @ area > 0.5 * np.linalg.norm(area)
+    from ddml_engine.forces.local import applied_forces
+
+    b = net.burgers[0]
+    tension_along_b = 1e9 * np.outer(b, b)
+    force = applied_forces(net, np.array([tension_along_b[0, 0], tension_along_b[1, 1], tension_along_b[2, 2],
+                                          tension_along_b[1, 2], tension_along_b[0, 2], tension_along_b[0, 1]]))
+    centre = net.positions[0] + rel.mean(axis=0)
+    outward = net.cell.minimum_image(net.positions[net.segments[:, 0]] - centre)
+    assert np.sum(force[net.segments[:, 0]] * outward) < 0  # inward: a vacancy loop shrinks under tension along b
     # the reader keeps OVITO's line length exactly, which is close to the polygon perimeter
     assert net.total_length() == pytest.approx(sum(line.length for line in lines) / b_ang, rel=1e-9)
     assert net.total_length() == pytest.approx(loop.perimeter / b_ang, rel=0.15)

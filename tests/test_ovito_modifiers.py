@@ -37,7 +37,7 @@ def test_network_from_dxa_square_loop_across_boundary():
     net.validate()
     assert net.total_length() == pytest.approx(24.0)
     assert np.all((net.positions >= 0) & (net.positions < L))
-    assert np.allclose(net.burgers, 1 / np.sqrt(3))  # snapped, units of b
+    assert np.allclose(net.burgers, -1 / np.sqrt(3))  # snapped, units of b, ParaDiS sign (DXA b negated)
     # b inferred from the lattice: |spatial| / |true| * sqrt(3)/2 = a0 sqrt(3)/2
     inferred = network_from_dxa([pts], b_true * W_A0, np.array([1, 0]), np.eye(3) * L, true_burgers=b_true)
     assert inferred.total_length() == pytest.approx(24.0 / (W_A0 * np.sqrt(3) / 2))

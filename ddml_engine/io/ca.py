@@ -10,6 +10,8 @@ records per line, first for its end (last point), then its start: "is_end other_
 lists of the line ends that meet at one node; a lone end pointing to itself is a dangling 1-node).
 
 Conversion to a network (units of b):
+  * Sign: DXA's (line sense, Burgers vector) pairs follow the opposite convention to ParaDiS/ExaDiS and ddml
+    (f = (sigma.b) x xi; a vacancy-type prismatic loop has b.A > 0): every line's Burgers vector is negated.
   * Burgers vector of a line, `burgers=`:
     "crystal" (default): R @ b_true with R the rotation of the polar decomposition F = R U, snapped to the
       nearest crystal_axes @ S (S one of the 24 cubic rotations; crystal_axes: columns = crystal [100],
@@ -436,7 +438,10 @@ def _build_network(path: str, ca: CAFile, cell: Cell, b_lines: np.ndarray, polyl
     used = np.zeros(len(positions), bool)
     used[segments.ravel()] = True
     remap = np.cumsum(used) - 1
-    network = DislocationNetwork(cell, cell.wrap(positions[used]), remap[segments], b_lines[seg_line],
+    # DXA's Burgers vector and line sense follow the opposite sign convention to ParaDiS/ExaDiS and ddml (PK force
+    # f = (sigma.b) x xi): a vacancy-type prismatic loop comes out of OVITO's DXA with b.A < 0 for the area A
+    # of its line sense, where ddml has b.A > 0 (measured on a seeded vacancy loop, tests/test_md.py). b -> -b.
+    network = DislocationNetwork(cell, cell.wrap(positions[used]), remap[segments], -b_lines[seg_line],
                                  None, constraints[used])
     return network
 
