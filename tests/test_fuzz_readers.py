@@ -247,3 +247,51 @@ def test_stress_csv_reader_never_fails_otherwise(tmp_path, text):
     path = tmp_path / "stress.csv"
     path.write_text(text.replace(" , ", ","))
     check_stress_table(path, read_stress_csv)
+
+
+def _cli_cases(tmp_path: Path) -> dict[str, list[str]]:
+    """Argument templates of the other subcommands; {v} is replaced by an odd value, {net}/{h5} by real files."""
+    return {
+        "info": ["info", "{v}"],
+        "forces": ["forces", "{net}", "--material", "W", "--stress", "{v}", "-o", str(tmp_path / "f.vtp"),
+                   "--overwrite"],
+        "forces-model": ["forces", "{net}", "--material", "W", "--model", "{v}", "-o", str(tmp_path / "g.vtp"),
+                         "--overwrite"],
+        "probe": ["probe", "{v}", "--output-dir", str(tmp_path / "p")],
+        "probe-tau": ["probe", "{h5}", "--tau-min", "{v}", "--output-dir", str(tmp_path / "q")],
+        "compare": ["compare", "--md", "{v}", "-o", str(tmp_path / "c")],
+        "ddd-config": ["md", "ddd-config", "{h5}", "-o", str(tmp_path / "x{v}.toml"), "--frame", "{v}"],
+        "demo": ["demo", "--epochs", "{v}", "--output-dir", str(tmp_path / "d"), "--data-dir", str(tmp_path)],
+        "validate": ["validate", "--scale", "smoke", "--runs", "{v}", "--output-dir", str(tmp_path / "v")],
+    }
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.sampled_from(list(_cli_cases(Path("/tmp")))), value=st.sampled_from(NASTY + ["1,2,3", "T=", "C=x"]))
+def test_other_subcommands_give_one_line_errors(tmp_path, capsys, case, value):
+    """Odd arguments to info, forces, probe, compare, md ddd-config, demo and validate: a result or one line
+    starting with 'ddml' and a non-zero exit, never a traceback (time-boxed; nothing long is started: the data
+    folder given to demo is empty, validate gets no valid run count)."""
+    from ddml_engine.cli import main
+    from ddml_engine.io.paradis import write_paradis
+
+    net, h5 = tmp_path / "n.data", tmp_path / "s.h5"
+    if not net.exists():
+        write_paradis(random_prismatic_loops(Cell.cubic(60.0), 1, 10.0, 6.0, seed=3), net)
+        h5.write_bytes(_store_bytes())
+    argv = [a.replace("{v}", value).replace("{net}", str(net)).replace("{h5}", str(h5))
+            for a in _cli_cases(tmp_path)[case]]
+    if case == "validate" and value.lstrip("-").isdigit() and int(value) >= 2:
+        return  # a real smoke validation: covered by its own test
+    with time_box(60.0):
+        try:
+            status = main(argv)
+        except SystemExit as stop:
+            status = stop.code
+            if not isinstance(status, int):
+                assert "\n" not in str(status).strip() and str(status).startswith("ddml"), status
+                return
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    if status not in (0, None):
+        assert [line for line in err.splitlines() if line.startswith(("ddml", "usage:"))], err

@@ -29,6 +29,7 @@ class MDConditions:
     strain_rate: float  # signed true strain rate along z (negative = compression)
     final_strain: float  # signed
     frame_interval: float
+    frames: int
     maxseg: float
     minseg: float
     loops: int | None  # seeded prismatic loops of the MD set-up (None when unknown, e.g. imported data)
@@ -64,7 +65,7 @@ def read_conditions(store_path: str | os.PathLike) -> MDConditions:
     radius = md.get("loop_radius")
     return MDConditions(
         cell_lengths=first.cell.lengths, strain_rate=rate, final_strain=float(strains[-1]),
-        frame_interval=float(np.median(np.diff(times))), maxseg=float(meta.get("maxseg", MAXSEG)),
+        frame_interval=float(np.median(np.diff(times))), frames=len(times), maxseg=float(meta.get("maxseg", MAXSEG)),
         minseg=float(meta.get("minseg", MINSEG)), loops=md.get("num_loops"),
         loop_radius=None if radius is None else float(radius) * ANGSTROM / burgers_m, md_seed=md.get("seed"),
         material_name=None if mat is None else mat.name, mu=None if mat is None else mat.mu,
@@ -75,7 +76,8 @@ def ddd_config_like_md(store_path: str | os.PathLike, start: str = "frame", fram
                        output_dir: str = "runs/ddd_like_md", grid: int = 32) -> dict:
     """A `ddml simulate` configuration (dict) under the MD conditions of `store_path`.
 
-    start = 'frame': the network of `frame` of the store; 'loops': the MD set-up's box, loop count and radius with
+    start = 'frame': the network of `frame` of the store (the loading starts there at zero stress and strain, so the
+    MD's unloaded first frame, 0, is the one to compare with); 'loops': the MD set-up's box, loop count and radius with
     `seed` (use a seed other than the MD's to test beyond the trajectory trained on). The mobility stays the default
     linear law: set mobility.law = "gnn" and mobility.model for DDD+ML.
     """
@@ -88,6 +90,8 @@ def ddd_config_like_md(store_path: str | os.PathLike, start: str = "frame", fram
     cubic = c.cubic_constants or PRESETS[preset].cubic_constants
     config["material"]["cubic_constants_GPa"] = [float(x) / 1e9 for x in cubic]
     if start == "frame":
+        if not -c.frames <= int(frame) < c.frames:
+            raise ValueError(f"{store_path}: frame {frame} out of range (the store holds {c.frames} frames)")
         config["initial"].update(type="file", file=os.fspath(store_path), frame=int(frame))
     elif start == "loops":
         if not c.loops or not c.loop_radius:
