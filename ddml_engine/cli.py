@@ -332,11 +332,23 @@ def cmd_probe(args: argparse.Namespace) -> int:
         raise SystemExit(f"ddml probe: cannot load {args.model}: {error}")
     truth = {k: v for k, v in (("Me", args.true_me), ("Ms", args.true_ms)) if v}
     taus = np.linspace(args.tau_min, args.tau_max, args.points) * 1e6 if args.tau_max else DEFAULT_TAUS
-    recorded = mobility.metadata.get("material")
-    name = args.material or recorded
-    if not name:
-        raise SystemExit(f"ddml probe: {args.model} records no material; pass --material ({', '.join(PRESETS)})")
-    mat = material(name)
+    if args.material:
+        mat = material(args.material)
+    else:  # the full material the model was trained with (an MD potential's W-FS-MD is no preset)
+        from ddml_engine.materials import Material
+
+        params = mobility.metadata.get("material_parameters")
+        name = mobility.metadata.get("material")
+        if isinstance(params, dict):
+            try:
+                mat = Material(**params)
+            except TypeError:
+                raise SystemExit(f"ddml probe: {args.model} records unreadable material parameters; pass "
+                                 f"--material ({', '.join(PRESETS)})") from None
+        elif name:
+            mat = material(name)
+        else:
+            raise SystemExit(f"ddml probe: {args.model} records no material; pass --material ({', '.join(PRESETS)})")
     print(f"material: {mat.describe()}; " + ("given by --material" if args.material else f"recorded in {args.model}"))
     result = probe(mobility, taus, truth=truth)
     files = write_probe(result, args.output_dir, burgers_m=mat.burgers_m)

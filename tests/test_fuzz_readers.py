@@ -80,6 +80,25 @@ def check_reader(path: Path) -> None:
         pass  # a structurally odd but well-formed file: the reader's job ends at a finite, consistent network
 
 
+def check_command(argv: list[str], capsys, seconds: float) -> None:
+    """`ddml ARGV` ends with a result or with one line starting with 'ddml' (or argparse's usage) and a non-zero
+    exit, within `seconds`; never a traceback."""
+    from ddml_engine.cli import main
+
+    with time_box(seconds):
+        try:
+            status = main(argv)
+        except SystemExit as stop:
+            status = stop.code
+            if not isinstance(status, int):
+                assert "\n" not in str(status).strip() and str(status).startswith("ddml"), status
+                return
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    if status not in (0, None):
+        assert [line for line in err.splitlines() if line.startswith(("ddml", "usage:"))], err
+
+
 @FUZZ
 @given(text=mutated(PARADIS_TEXT))
 def test_paradis_reader_never_fails_otherwise(tmp_path, text):
@@ -105,25 +124,11 @@ SET_KEYS = ["run.max_steps", "run.max_strain", "run.threads", "run.output_interv
 @given(key=st.sampled_from(SET_KEYS), value=st.sampled_from(NASTY + ["true", "'W'", "[1, 2]", "\"abc\""]))
 def test_simulate_settings_give_one_line_errors(tmp_path, capsys, key, value):
     """`ddml simulate --set KEY=VALUE` with odd values: a run (bounded to one step) or a one-line error."""
-    from ddml_engine.cli import main
-
     argv = ["simulate", "--output-dir", str(tmp_path / "run"), "--overwrite", "--no-progress",
             "--set", "run.max_steps=1", "--set", "run.max_time=1e-12", "--set", "run.max_strain=1e-4",
             "--set", "cell.size=100.0", "--set", "initial.count=1",
             "--set", "initial.radius=20.0", "--set", 'forces.model="line-tension"', "--set", f"{key}={value}"]
-    with time_box(60.0):
-        try:
-            status = main(argv)
-        except SystemExit as stop:
-            status = stop.code
-            if not isinstance(status, int):
-                assert "\n" not in str(status) and str(status).startswith("ddml")
-                return
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    if status not in (0, None):
-        lines = [line for line in err.splitlines() if line.startswith("ddml")]
-        assert lines, err
+    check_command(argv, capsys, 60.0)
 
 
 def _store_bytes() -> bytes:
@@ -182,7 +187,6 @@ TRAIN_KEYS = ["train.epochs", "train.lr", "train.batch_size", "train.dtype", "tr
 @given(key=st.sampled_from(TRAIN_KEYS), value=st.sampled_from(NASTY + ["true", "'W'", "[1, 2]", "\"abc\"", "[]"]))
 def test_train_settings_give_one_line_errors(tmp_path, capsys, key, value):
     """`ddml train --set KEY=VALUE` with odd values: a (one-epoch) training or a one-line error, no traceback."""
-    from ddml_engine.cli import main
 
     store = tmp_path / "t.h5"
     if not store.exists():
@@ -191,18 +195,7 @@ def test_train_settings_give_one_line_errors(tmp_path, capsys, key, value):
             "--set", "model.latent=8", "--set", "model.layers=1", "--set", 'forces.model="line-tension"',
             "--set", f'output.dir="{tmp_path / "out"}"', "--set", "output.progress=false", "--set", "data.k=1",
             "--set", f'data.cache_dir="{tmp_path / "cache"}"', "--set", f"{key}={value}"]
-    with time_box(120.0):
-        try:
-            status = main(argv)
-        except SystemExit as stop:
-            status = stop.code
-            if not isinstance(status, int):
-                assert "\n" not in str(status).strip() and str(status).startswith("ddml"), status
-                return
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    if status not in (0, None):
-        assert [line for line in err.splitlines() if line.startswith("ddml")], err
+    check_command(argv, capsys, 120.0)
 
 
 THERMO_LOG = """LAMMPS (2 Aug 2023)
@@ -272,7 +265,6 @@ def test_other_subcommands_give_one_line_errors(tmp_path, capsys, case, value):
     """Odd arguments to info, forces, probe, compare, md ddd-config, demo and validate: a result or one line
     starting with 'ddml' and a non-zero exit, never a traceback (time-boxed; nothing long is started: the data
     folder given to demo is empty, validate gets no valid run count)."""
-    from ddml_engine.cli import main
     from ddml_engine.io.paradis import write_paradis
 
     net, h5 = tmp_path / "n.data", tmp_path / "s.h5"
@@ -283,15 +275,4 @@ def test_other_subcommands_give_one_line_errors(tmp_path, capsys, case, value):
             for a in _cli_cases(tmp_path)[case]]
     if case == "validate" and value.lstrip("-").isdigit() and int(value) >= 2:
         return  # a real smoke validation: covered by its own test
-    with time_box(60.0):
-        try:
-            status = main(argv)
-        except SystemExit as stop:
-            status = stop.code
-            if not isinstance(status, int):
-                assert "\n" not in str(status).strip() and str(status).startswith("ddml"), status
-                return
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    if status not in (0, None):
-        assert [line for line in err.splitlines() if line.startswith(("ddml", "usage:"))], err
+    check_command(argv, capsys, 60.0)

@@ -48,7 +48,7 @@ def test_repacked_store_keeps_every_frame(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_chain_smoke_on_the_builtin_data(tmp_path):
+def test_demo_chain_smoke_on_the_builtin_data(tmp_path, capsys):
     """`ddml demo --quick`: train on the built-in MD T + C stores, probe, DDD+ML and linear DDD in T and C under the
     MD's conditions, compare, report: every output there, the runs loaded in the right sense, finite figures."""
     from ddml_engine.cli import main
@@ -67,3 +67,9 @@ def test_demo_chain_smoke_on_the_builtin_data(tmp_path):
     assert set(summary["unphysical"]) >= {"edge", "screw", "screw_twinning", "screw_antitwinning"}
     report = (out / "report.md").read_text()
     assert "DDD+ML and DDD (linear law) against MD" in report and "compare/compare.png" in report
+    metrics = np.genfromtxt(out / "training" / "metrics.csv", delimiter=",", names=True)
+    assert np.all(np.isfinite(metrics["train_loss"][metrics["epoch"] >= 1]))  # row 0: before training
+    # the probe command reads the exported model and the material it records (the MD's W)
+    assert main(["probe", str(out / "training" / "model.pt"), "--output-dir", str(tmp_path / "p")]) == 0
+    shown = capsys.readouterr().out
+    assert "Me =" in shown and "material: W-FS-MD (BCC" in shown and "recorded in" in shown

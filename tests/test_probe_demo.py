@@ -1,10 +1,9 @@
-"""Mobility probe (paper Fig. 3) and the `ddml demo` main job (quick mode)."""
+"""Mobility probe (paper Fig. 3); the `ddml demo` main job is tested in test_md_chain.py."""
 import json
 
 import numpy as np
 import pytest
 
-from ddml_engine.cli import main
 from ddml_engine.forces.local import voigt_to_tensor
 from ddml_engine.ml.probe import PROBE_BURGERS, PROBE_PLANE, probe, shear_on_rotated_plane, write_probe
 from ddml_engine.mobility.bcc import BCCLinearMobility
@@ -32,24 +31,3 @@ def test_twinning_and_antitwinning_screws_are_symmetric_for_the_linear_law(tmp_p
     files = write_probe(result, tmp_path, burgers_m=2.743e-10)
     assert files["png"].stat().st_size > 10_000
     assert json.loads(files["json"].read_text())["Me"] == pytest.approx(2600.0)
-
-
-def test_quick_demo_runs_end_to_end(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--output-dir", str(out), "--no-progress"]) == 0
-    for name in ("report.md", "probe.png", "probe.json", "probe_characters.png", "training.png", "summary.json",
-                 "training/model.pt", "rollout/rollout.png"):
-        assert (out / name).stat().st_size > 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert np.isfinite(summary["fitted"]["Me"]) and np.isfinite(summary["fitted"]["Ms"])
-    assert summary["rollout"]["model_status"] == "completed"
-    metrics = (out / "training" / "metrics.csv").read_text().splitlines()
-    header = metrics[0].split(",")
-    column = header.index("train_loss")
-    losses = [float(line.split(",")[column]) for line in metrics[1:] if line.split(",")[column] not in ("", "nan")]
-    assert losses[-1] < losses[0]
-    # The probe command reads the exported model file.
-    assert main(["probe", str(out / "training" / "model.pt"), "--output-dir", str(tmp_path / "p"),
-                 "--true-me", "2600", "--true-ms", "20"]) == 0
-    shown = capsys.readouterr().out
-    assert "Me =" in shown and "material: W (BCC" in shown and "recorded in" in shown

@@ -37,6 +37,7 @@ Conversion to a network (units of b):
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from itertools import product
@@ -101,9 +102,12 @@ class _Reader:
         if count is not None and len(fields) < count:
             raise self.error(f"expected {count} numbers for {what}, got '{text}'")
         try:
-            return [kind(v) for v in (fields if count is None else fields[:count])]
+            values = [kind(v) for v in (fields if count is None else fields[:count])]
         except ValueError:
             raise self.error(f"bad number in {what}: '{text}'") from None
+        if kind is float and not all(math.isfinite(v) for v in values):
+            raise self.error(f"non-finite number in {what}: '{text}'")
+        return values
 
     def keyword_value(self, keyword: str, text: str, kind=int):
         fields = text.split()
