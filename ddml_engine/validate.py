@@ -102,21 +102,22 @@ def _finished(run_dir: Path) -> bool:
     return summary.exists() and trajectory.exists() and summary.stat().st_mtime >= trajectory.stat().st_mtime
 
 
-def _run_ddd(config: dict, label: str) -> dict:
-    """One DDD run (resumed from its last frame when interrupted); its summary."""
+def run_ddd_resumable(config: dict, label: str, who: str = "ddml validate") -> dict:
+    """One DDD run (resumed from its last frame when interrupted, reused when finished); its summary. `who`
+    prefixes the progress lines."""
     from ddml_engine.dynamics.runner import run_simulation
     from ddml_engine.io.store import SnapshotStore
 
     out = Path(config["run"]["output_dir"])
     if _finished(out):
-        print(f"[ddml validate] {label}: finished earlier ({out})", flush=True)
+        print(f"[{who}] {label}: finished earlier ({out})", flush=True)
         return json.loads((out / "summary.json").read_text())
     trajectory = out / "trajectory.h5"
     resume = False
     if trajectory.exists():
         with SnapshotStore(trajectory, "r") as store:
             resume = len(store) > 1
-    print(f"[ddml validate] {label}: {'resuming' if resume else 'running'} -> {out}", flush=True)
+    print(f"[{who}] {label}: {'resuming' if resume else 'running'} -> {out}", flush=True)
     return run_simulation(config, restart=str(trajectory) if resume else None, overwrite=not resume)
 
 
@@ -129,7 +130,7 @@ def generate_ground_truth(settings: ValidateSettings, out: Path, progress: bool 
         run_dir = out / "data" / f"run_{seed}"
         config = simulation_config(settings, seed, run_dir, sign=sign, progress=progress)
         kind = "compression" if sign < 0 else "tension"
-        _run_ddd(config, f"ground truth {i + 1}/{settings.runs} (seed {seed}, [001] {kind})")
+        run_ddd_resumable(config, f"ground truth {i + 1}/{settings.runs} (seed {seed}, [001] {kind})")
         paths.append(str(run_dir / "trajectory.h5"))
     return paths
 
@@ -180,10 +181,10 @@ def run_rollouts(settings: ValidateSettings, model_path: str, out: Path, progres
     model_cfg = simulation_config(settings, settings.rollout_seed, root / "gnn", mobility={"law": "gnn",
                                   "model": str(Path(model_path).resolve())}, duration_ps=settings.rollout_ps,
                                   progress=progress)
-    _run_ddd(truth_cfg, f"rollout with the true law (seed {settings.rollout_seed})")
+    run_ddd_resumable(truth_cfg, f"rollout with the true law (seed {settings.rollout_seed})")
     status = "completed"
     try:
-        summary = _run_ddd(model_cfg, f"rollout with the trained GNN (seed {settings.rollout_seed})")
+        summary = run_ddd_resumable(model_cfg, f"rollout with the trained GNN (seed {settings.rollout_seed})")
         if summary.get("stop_reason", "reached its limit") != "reached its limit":
             status = f"stopped: {summary['stop_reason']}"
     except Exception as error:  # the model may drive DDD into a state it cannot continue from: report it

@@ -119,7 +119,7 @@ def run_chain(output_dir: str | os.PathLike = "runs/demo", data_dir: str | os.Pa
     from ddml_engine.mobility.bcc import BCCLinearMobility
     from ddml_engine.mobility.gnn import GNNMobility
     from ddml_engine.parallel import configure_threads
-    from ddml_engine.validate import _run_ddd
+    from ddml_engine.validate import run_ddd_resumable
 
     settings = settings or ChainSettings()
     files = data_files(data_dir or BUILTIN_DATA)
@@ -166,7 +166,7 @@ def run_chain(output_dir: str | os.PathLike = "runs/demo", data_dir: str | os.Pa
                 folder = out / f"{'ml' if model_path else 'linear'}_{label}"
                 config = ddd_config(settings, files[key]["store"], folder, model_path, progress)
                 print(f"[ddml demo] 3/4 DDD run {step}/4: {source}, {label} -> {folder}", flush=True)
-                runs[f"{source} {key}"] = _run_ddd(config, f"{source} {label}")
+                runs[f"{source} {key}"] = run_ddd_resumable(config, f"{source} {label}", who="ddml demo")
                 curves.append(ddd_curve(folder, key, source))
         timings["ddd_s"] = time.perf_counter() - t0
         print("[ddml demo] 4/4 comparing with MD", flush=True)
