@@ -73,3 +73,31 @@ def test_demo_chain_smoke_on_the_builtin_data(tmp_path, capsys):
     assert main(["probe", str(out / "training" / "model.pt"), "--output-dir", str(tmp_path / "p")]) == 0
     shown = capsys.readouterr().out
     assert "Me =" in shown and "material: W-FS-MD (BCC" in shown and "recorded in" in shown
+
+
+def test_ddd_config_keeps_the_store_material(tmp_path):
+    """The DDD configuration names the preset of the store's material (its b), never silently another one."""
+    from dataclasses import replace
+
+    from ddml_engine.dynamics.config import config_material
+    from ddml_engine.dynamics.configs import random_prismatic_loops
+    from ddml_engine.materials import material
+    from ddml_engine.md.conditions import ddd_config_like_md
+    from ddml_engine.network import Cell
+
+    network = random_prismatic_loops(Cell.cubic(60.0), 2, 10.0, 5.0, seed=1)
+    for mat, expected in ((material("Ta"), "Ta"), (replace(material("W-FS"), name="W-FS-MD", mu=150e9), "W-FS"),
+                          (replace(material("Ta"), name="odd", burgers_m=3.3e-10), None)):
+        path = tmp_path / f"{mat.name}.h5"
+        with SnapshotStore(path, "w", material=mat) as store:
+            for k in range(3):
+                store.append(network, k * 1e-12, np.zeros(6), strain=-2e-3 * k)
+        if expected is None:
+            with pytest.raises(ValueError, match="matches no preset"):
+                ddd_config_like_md(path)
+            continue
+        config = ddd_config_like_md(path)
+        built, _ = config_material(config)
+        assert config["material"]["name"] == expected and built.burgers_m == material(expected).burgers_m
+        assert built.mu == pytest.approx(mat.mu) and config["loading"]["rate"] == pytest.approx(-2e9)
+        assert config["loading"]["elastic"] == ("cubic" if built.cubic_constants else "isotropic")

@@ -36,6 +36,7 @@ class MDConditions:
     loop_radius: float | None  # b
     md_seed: int | None
     material_name: str | None
+    burgers_m: float | None
     mu: float | None
     nu: float | None
     cubic_constants: tuple[float, float, float] | None
@@ -68,8 +69,22 @@ def read_conditions(store_path: str | os.PathLike) -> MDConditions:
         frame_interval=float(np.median(np.diff(times))), frames=len(times), maxseg=float(meta.get("maxseg", MAXSEG)),
         minseg=float(meta.get("minseg", MINSEG)), loops=md.get("num_loops"),
         loop_radius=None if radius is None else float(radius) * ANGSTROM / burgers_m, md_seed=md.get("seed"),
-        material_name=None if mat is None else mat.name, mu=None if mat is None else mat.mu,
+        material_name=None if mat is None else mat.name, burgers_m=None if mat is None else mat.burgers_m, mu=None if mat is None else mat.mu,
         nu=None if mat is None else mat.nu, cubic_constants=None if mat is None else mat.cubic_constants)
+
+
+def preset_for(c: MDConditions, store_path: str | os.PathLike) -> str:
+    """The material preset a configuration can name for the store's material: the same name, else the preset with
+    the same Burgers vector (within 0.1 %; its mu, nu and cubic constants are then overridden by the store's),
+    else a ValueError (a configuration cannot express another b)."""
+    if c.material_name in PRESETS:
+        return str(c.material_name)
+    if c.burgers_m:
+        for name in ("W-FS", *PRESETS):
+            if abs(PRESETS[name].burgers_m / c.burgers_m - 1.0) < 1e-3:
+                return name
+    raise ValueError(f"{store_path}: its material ({c.material_name}, b = {c.burgers_m}) matches no preset "
+                     f"({', '.join(PRESETS)}); DDD needs one with its Burgers vector")
 
 
 def ddd_config_like_md(store_path: str | os.PathLike, start: str = "frame", frame: int = 0, seed: int = 1,
@@ -83,12 +98,15 @@ def ddd_config_like_md(store_path: str | os.PathLike, start: str = "frame", fram
     """
     c = read_conditions(store_path)
     config = copy.deepcopy(DEFAULTS)
-    preset = "W-FS"
+    preset = preset_for(c, store_path)
     config["material"]["name"] = preset
     if c.mu and c.nu:
         config["material"]["mu"], config["material"]["nu"] = float(c.mu), float(c.nu)
     cubic = c.cubic_constants or PRESETS[preset].cubic_constants
-    config["material"]["cubic_constants_GPa"] = [float(x) / 1e9 for x in cubic]
+    if cubic:
+        config["material"]["cubic_constants_GPa"] = [float(x) / 1e9 for x in cubic]
+    else:  # no crystal constants known: the isotropic response of mu and nu
+        config["loading"]["elastic"] = "isotropic"
     if start == "frame":
         if not -c.frames <= int(frame) < c.frames:
             raise ValueError(f"{store_path}: frame {frame} out of range (the store holds {c.frames} frames)")
@@ -103,7 +121,7 @@ def ddd_config_like_md(store_path: str | os.PathLike, start: str = "frame", fram
         raise ValueError(f"start must be 'frame' or 'loops', got {start!r}")
     config["forces"]["grid"] = int(grid)
     config["topology"]["maxseg"], config["topology"]["minseg"] = c.maxseg, c.minseg
-    config["loading"].update(type="strain_rate", rate=c.strain_rate, direction=[0.0, 0.0, 1.0], elastic="cubic",
-                             cell="deforming")
+    config["loading"].update(type="strain_rate", rate=c.strain_rate, direction=[0.0, 0.0, 1.0], cell="deforming",
+                             elastic="cubic" if cubic else "isotropic")
     config["run"].update(max_strain=abs(c.final_strain), output_interval=c.frame_interval, output_dir=output_dir)
     return config
