@@ -370,7 +370,9 @@ def test_ddd_config_follows_the_md_conditions_and_runs(tension_run, tmp_path):
     assert main(["md", "ddd-config", str(store), "-o", str(target), "--output-dir", str(tmp_path / "ddd"),
                  "--grid", "16"]) == 0
     config = load_config(target, ["run.max_steps=4", "run.progress=false", "run.threads=1"])
-    assert config["loading"]["cell"] == "deforming" and config["loading"]["elastic"] == "cubic"
+    # the store records the W preset, which has no cubic constants: an isotropic elastic response
+    assert config["loading"]["cell"] == "deforming" and config["loading"]["elastic"] == "isotropic"
+    assert config["material"]["name"] == "W"
     summary = run_simulation(config)
     assert summary["steps"] == 4 and summary["strain"] > 0
     with SnapshotStore(tmp_path / "ddd" / "trajectory.h5") as out, SnapshotStore(store) as md:
