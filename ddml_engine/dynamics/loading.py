@@ -125,11 +125,6 @@ class DeformingCell:
     tolerance: float = 1e-3
     cell_strain: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
 
-    @classmethod
-    def resumed(cls, cell_strain: np.ndarray, compliance: np.ndarray, tolerance: float = 1e-3) -> "DeformingCell":
-        """The deformation of a run restarted from a frame whose cell was built for `cell_strain`."""
-        return cls(compliance, tolerance, np.array(cell_strain, float))
-
     def total_strain(self, stress_voigt: np.ndarray, plastic_strain: np.ndarray) -> np.ndarray:
         """eps = S : sigma + eps_p (3x3)."""
         from ddml_engine.forces.local import voigt_to_tensor

@@ -107,12 +107,9 @@ def run_simulation(config: dict, restart: str | None = None, restart_frame: int 
             sim.plastic_strain_tensor = np.asarray(start_frame.extra.get("plastic_strain_tensor", np.zeros((3, 3))))
             _restore_loading(sim.loading, start_frame.extra, start_frame.stress)
             sim.restore_integrator(float(start_frame.extra.get("integrator_dt", 0.0)))
-            if sim.cell_deformation is not None:  # the cell of the frame and the strain it was built for
-                from ddml_engine.dynamics.loading import DeformingCell
-
-                sim.cell_deformation = DeformingCell.resumed(
-                    start_frame.extra.get("cell_strain", np.zeros((3, 3))), sim.cell_deformation.compliance,
-                    sim.cell_deformation.tolerance)
+            if sim.cell_deformation is not None:  # the strain the frame's cell was built for
+                sim.cell_deformation.cell_strain = np.array(start_frame.extra.get("cell_strain", np.zeros((3, 3))),
+                                                            float)
             sim.history[:0] = earlier_history(out / "table.csv", sim.time)  # the table and plot cover the whole run
             sim.record(0.0)
             sim.next_output = sim.time + sim.output_interval if sim.output_interval else None

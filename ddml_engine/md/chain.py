@@ -98,17 +98,6 @@ def ddd_config(settings: ChainSettings, store: Path, out: Path, model: str | Non
     return config
 
 
-def mean_segment_length(stores: list[Path]) -> float:
-    """Mean segment length (b) of the first frames of the stores: the probe lines are discretised alike."""
-    from ddml_engine.io.store import SnapshotStore
-
-    lengths = []
-    for path in stores:
-        with SnapshotStore(path, "r") as store:
-            lengths.append(store.read(0).network.segment_lengths())
-    return float(np.mean(np.concatenate(lengths)))
-
-
 def run_chain(output_dir: str | os.PathLike = "runs/demo", data_dir: str | os.PathLike | None = None,
               settings: ChainSettings | None = None, progress: bool = True) -> dict:
     """Train -> probe -> DDD+ML and DDD linear in T and C -> compare -> report.md (module docstring)."""
@@ -119,7 +108,7 @@ def run_chain(output_dir: str | os.PathLike = "runs/demo", data_dir: str | os.Pa
     from ddml_engine.mobility.bcc import BCCLinearMobility
     from ddml_engine.mobility.gnn import GNNMobility
     from ddml_engine.parallel import configure_threads
-    from ddml_engine.validate import run_ddd_resumable
+    from ddml_engine.validate import mean_segment_length, run_ddd_resumable
 
     settings = settings or ChainSettings()
     files = data_files(data_dir or BUILTIN_DATA)
@@ -146,7 +135,7 @@ def run_chain(output_dir: str | os.PathLike = "runs/demo", data_dir: str | os.Pa
     model = GNNMobility(result.model_path)
     lo, hi, count = settings.probe_taus_gpa
     taus = np.linspace(lo, hi, int(count)) * 1e9
-    segment = mean_segment_length(stores)
+    segment = mean_segment_length([str(p) for p in stores])
     linear = BCCLinearMobility(Me=settings.linear_Me, Ms=settings.linear_Ms)
     characters = probe_characters(model, taus, reference=linear, length=8 * segment, n_nodes=8)
     plot_character_probe(characters, out / "probe_characters.png", burgers_m=mat.burgers_m,
