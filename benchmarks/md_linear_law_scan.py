@@ -3,7 +3,7 @@ loss of velocities from linear laws V = M F (BCC linear law, Me = Ms = M, glide 
 see whether any simple law explains the MD motion better than V = 0 (loss 1).
 
     MODE=stored|applied|line-tension [FLIP=1] MS=30,100,300 python benchmarks/md_linear_law_scan.py \
-        runs/demo/cache/tension.*.h5 runs/demo/cache/compression.*.h5 [LAGS=1,2,4]
+        runs/demo/cache/tension.*.h5 runs/demo/cache/compression.*.h5 [1,2,4]   # lags in frames
 
 The caches are those `ddml demo` builds (runs/demo/cache). MODE: the forces of the law: the stored F^DDD, the
 applied PK force of the MD stress alone, or the line-tension model; FLIP=1 negates them (a sign check).
