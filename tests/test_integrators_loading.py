@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ddml_engine.dynamics.integrators import EulerIntegrator, TrapezoidIntegrator
+from ddml_engine.dynamics.integrators import EulerIntegrator, MultiStepIntegrator, TrapezoidIntegrator
 from ddml_engine.dynamics.loading import UniaxialStrainRate, plastic_strain_increment, swept_area_vectors
 from ddml_engine.network import Cell, DislocationNetwork
 
@@ -49,10 +49,37 @@ def test_trapezoid_halves_dt_until_error_below_rtol_and_respects_dt_limit():
     result = integ.step(net, velocity)
     halvings = np.log2(1e-3 / result.dt)
     assert halvings >= 1 and np.isclose(halvings, round(halvings))
-    # Next trial step grows by 1.2 from the accepted one.
-    assert integ.dt == pytest.approx(1.2 * result.dt)
+    # ExaDiS's rule: after a step that needed halving the next trial step keeps the accepted one ...
+    assert integ.dt == result.dt
+    # ... and it grows by 1.2 after a step whose first iteration converged.
+    gentle = TrapezoidIntegrator(maxdt=1.0, rtol=1e-3, dt=1e-4)
+    first = gentle.step(net, lambda n: -1.0 * (n.positions - 40.0))
+    assert first.dt == 1e-4 and first.evaluations == 2 and gentle.dt == pytest.approx(1.2e-4)
     limited = TrapezoidIntegrator(maxdt=1e-3, rtol=10.0).step(net, lambda n: np.zeros_like(n.positions), 2e-4)
     assert limited.dt == 2e-4
+
+
+def test_multistep_trapezoid_reuses_the_last_velocities_first_same_as_last():
+    """The accepted position is where V was last evaluated, so each sub-step after the first starts from the
+    previous one's V: 10 sub-steps that converge at once cost 11 evaluations, not 20, and the returned
+    velocities are V(final network)."""
+    net = square_loop()
+    calls = []
+
+    def velocity(n):
+        calls.append(n.positions.copy())
+        return -3.0 * (n.positions - 40.0) + np.array([1.0, 0.0, 0.0])
+
+    multi = MultiStepIntegrator(TrapezoidIntegrator(maxdt=1.0, rtol=1e-2, dt=1e-3, increase=1.0), substeps=10)
+    result = multi.step(net, velocity)
+    assert result.evaluations == 11 == len(calls)
+    np.testing.assert_array_equal(calls[-1], result.network.positions)
+    np.testing.assert_allclose(result.velocities, velocity(result.network), rtol=0, atol=0)
+    # The same trajectory as re-evaluating V at every sub-step start.
+    fresh = MultiStepIntegrator(TrapezoidIntegrator(maxdt=1.0, rtol=1e-2, dt=1e-3, increase=1.0), substeps=10,
+                                reuse_velocities=False).step(net, velocity)
+    assert fresh.evaluations == 20
+    np.testing.assert_array_equal(fresh.network.positions, result.network.positions)
 
 
 def test_strain_rate_control_without_dislocations_follows_hooke():
