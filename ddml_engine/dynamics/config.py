@@ -355,7 +355,8 @@ def build_simulation(config: dict, store=None, network=None, restart: str | None
         loading = StressControl(np.asarray(load["stress_MPa"], float) * 1e6)
     else:
         raise ValueError(f"loading.type must be 'strain_rate' or 'stress', got '{load['type']}'")
-    topo = TopologySettings(**config["topology"])
+    # ExaDiS (Crystal::initialize): BCC crystals do not use glide planes, so remesh may coarsen across them
+    topo = TopologySettings(**config["topology"], glide_planes=mat.crystal != "bcc")
     interval = float(config["run"]["output_interval"]) or None
     return Simulation(network, forces, build_mobility(config, mat), integrator, loading, topo, store=store,
                       output_interval=interval if store is not None else None, cell_deformation=deformation), mat

@@ -11,8 +11,12 @@ What we do, vectorised over the network:
   nodes are left whole (as in ExaDiS: a node inserted there would be free);
 - coarsen: a discretization node (two arms, same b through, not pinned) with an arm shorter than minseg is
   removed and its two neighbours joined by one segment, provided the new segment is no longer than maxseg,
-  the neighbours are distinct and not already joined (a 3-node loop is never reduced further), and the arms
-  lie on parallel glide planes (or the node's longer arm is below 0.2 minseg, as in ExaDiS). Each pass removes a
+  the neighbours are distinct and not already joined (a 3-node loop is never reduced further), and — when glide
+  planes are enforced (`glide_planes=True`, ExaDiS's default for FCC) — the arms lie on parallel glide planes
+  (or the node's longer arm is below 0.2 minseg, as in ExaDiS). BCC crystals do not enforce glide planes in
+  ExaDiS (`Crystal::use_glide_planes = 0`, its remesh then merges any short segment at a 2-node whatever the
+  planes), so `glide_planes=False` drops that condition and the new segment gets the plane b x t of its own
+  line (zero for a screw). Each pass removes a
   set of non-adjacent nodes (local minima of the shorter-arm length); passes repeat until nothing changes, so a
   second `remesh` leaves the network as it is. Physical (junction) and pinned nodes are never removed.
 """
@@ -51,7 +55,8 @@ def refine(network: DislocationNetwork, maxseg: float) -> DislocationNetwork:
     return refined
 
 
-def _coarsen_candidates(network: DislocationNetwork, minseg: float, maxseg: float) -> dict[str, np.ndarray]:
+def _coarsen_candidates(network: DislocationNetwork, minseg: float, maxseg: float,
+                        glide_planes: bool = True) -> dict[str, np.ndarray]:
     """Discretization nodes that may be removed, with their arms, neighbours and shorter-arm length."""
     offsets, arm_seg, arm_sign = network.arms()
     nodes = np.flatnonzero(~network.physical_nodes())
@@ -71,15 +76,16 @@ def _coarsen_candidates(network: DislocationNetwork, minseg: float, maxseg: floa
     known = (np.linalg.norm(n1, axis=1) > 0) & (np.linalg.norm(n2, axis=1) > 0)
     parallel = ~known | (np.sum(np.cross(n1, n2) ** 2, axis=1) < _PLANE_PARALLEL_TOL)
     ok = ((np.minimum(l1, l2) < minseg) & (chord_len <= maxseg) & (chord_len > TINY_LENGTH) & (p != q)
-          & ~existing & (parallel | (np.maximum(l1, l2) < 0.2 * minseg)))
+          & ~existing & (parallel | (np.maximum(l1, l2) < 0.2 * minseg) | (not glide_planes)))
     return {"node": nodes[ok], "s1": s1[ok], "s2": s2[ok], "sign1": sg1[ok], "p": p[ok], "q": q[ok],
             "short": np.minimum(l1, l2)[ok], "l1": l1[ok], "l2": l2[ok], "chord": chord[ok],
             "parallel": parallel[ok]}
 
 
-def _coarsen_pass(network: DislocationNetwork, minseg: float, maxseg: float) -> DislocationNetwork | None:
+def _coarsen_pass(network: DislocationNetwork, minseg: float, maxseg: float,
+                  glide_planes: bool = True) -> DislocationNetwork | None:
     """Remove one independent set of coarsening candidates; None when there is none."""
-    c = _coarsen_candidates(network, minseg, maxseg)
+    c = _coarsen_candidates(network, minseg, maxseg, glide_planes)
     if len(c["node"]) == 0:
         return None
     # Rank candidates by shorter arm (ties by index); a node goes if it ranks before both neighbours.
@@ -114,20 +120,21 @@ def _coarsen_pass(network: DislocationNetwork, minseg: float, maxseg: float) -> 
 
 
 def coarsen(network: DislocationNetwork, minseg: float, maxseg: float = np.inf,
-            max_passes: int = 10_000) -> DislocationNetwork:
+            max_passes: int = 10_000, glide_planes: bool = True) -> DislocationNetwork:
     """Remove discretization nodes with an arm shorter than `minseg` until none can go (see module doc)."""
     if minseg <= 0.0:
         return network
     net = network
     for _ in range(max_passes):
-        nxt = _coarsen_pass(net, minseg, maxseg)
+        nxt = _coarsen_pass(net, minseg, maxseg, glide_planes)
         if nxt is None:
             break
         net = nxt
     return net
 
 
-def remesh(network: DislocationNetwork, maxseg: float, minseg: float) -> DislocationNetwork:
+def remesh(network: DislocationNetwork, maxseg: float, minseg: float,
+           glide_planes: bool = True) -> DislocationNetwork:
     """Refine (segments <= maxseg) then coarsen (arms >= minseg where possible); see module doc.
 
     Coarsening never creates a segment longer than maxseg, so every segment ends up <= maxseg (segments between
@@ -135,4 +142,4 @@ def remesh(network: DislocationNetwork, maxseg: float, minseg: float) -> Disloca
     """
     if not (maxseg > 0.0 and minseg >= 0.0):
         raise ValueError(f"remesh: need maxseg > 0 and minseg >= 0, got maxseg={maxseg}, minseg={minseg}")
-    return coarsen(refine(network, maxseg), minseg, maxseg)
+    return coarsen(refine(network, maxseg), minseg, maxseg, glide_planes=glide_planes)

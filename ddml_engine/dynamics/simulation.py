@@ -33,6 +33,8 @@ class TopologySettings:
     rann: float | None = None
     split_multinodes: bool = True
     min_loop_length: float | None = None
+    #: remesh keeps glide planes (no coarsening across a plane change); ExaDiS enforces them for FCC, not BCC
+    glide_planes: bool = True
 
 
 def adaptive_state(integrator) -> float:
@@ -96,7 +98,7 @@ class Simulation:
             network = topo.split_multinodes(network, self.forces, self.mobility,
                                              split_distance=2.0 * t.rann if t.rann else 1.0)
         if t.maxseg or t.minseg:
-            network = topo.remesh(network, t.maxseg or np.inf, t.minseg or 0.0)
+            network = topo.remesh(network, t.maxseg or np.inf, t.minseg or 0.0, t.glide_planes)
         if t.min_loop_length:
             network = topo.remove_tiny_loops(network, t.min_loop_length)
         return network

@@ -277,12 +277,13 @@ def remove_tiny_loops(network: DislocationNetwork, min_length: float) -> Disloca
 
 
 # --------------------------------------------------------------------------------------------- composed operations
-def remesh(network: DislocationNetwork, maxseg: float, minseg: float) -> DislocationNetwork:
-    """Refine segments longer than `maxseg`, coarsen discretization nodes with an arm shorter than `minseg`.
-    See `ddml_engine.dynamics.remesh.remesh`."""
+def remesh(network: DislocationNetwork, maxseg: float, minseg: float,
+           glide_planes: bool = True) -> DislocationNetwork:
+    """Refine segments longer than `maxseg`, coarsen discretization nodes with an arm shorter than `minseg`
+    (across glide-plane changes too when `glide_planes` is False). See `ddml_engine.dynamics.remesh.remesh`."""
     from ddml_engine.dynamics.remesh import remesh as _remesh
 
-    return _remesh(network, maxseg, minseg)
+    return _remesh(network, maxseg, minseg, glide_planes)
 
 
 def collide(network: DislocationNetwork, rann: float, **kwargs) -> DislocationNetwork:
