@@ -34,20 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ddml_engine.mobility.base import Arms, check_forces, mobile_nodes, outer
-from ddml_engine.network import DislocationNetwork, node_sum
-
-_SCREW_EPS = 1e-12                 # ExaDiS: arm is treated as pure screw when 1 - cos^2 <= 1e-12
-_EDGE_NORM2 = 1e-2                 # ExaDiS BCC_binary_junction_node: |b x t|^2 > 1e-2 marks a non-screw arm
-_ANGLE_TOL = np.deg2rad(5.0)       # ExaDiS BCC_binary_junction_node: 5 degree planarity tolerance
-
-
-def _perpendicular(t: np.ndarray) -> np.ndarray:
-    """A unit vector normal to each unit row of t (zero rows give a unit axis)."""
-    axis = np.eye(3)[np.argmin(np.abs(t), axis=1)]
-    p = axis - np.einsum("ij,ij->i", axis, t)[:, None] * t
-    return p / np.linalg.norm(p, axis=1)[:, None]
-
+from ddml_engine.mobility._bcc_kernels import bcc_drag, solve_in_frames
+from ddml_engine.mobility.base import Arms, check_forces, mobile_nodes
+from ddml_engine.network import DislocationNetwork
 
 @dataclass
 class BCCLinearMobility:
@@ -86,110 +75,25 @@ class BCCLinearMobility:
         self.Be, self.Bs, self.Bec = 1.0 / self.Me, 1.0 / self.Ms, 1.0 / self.Mclimb
         self.Bline = 1e-2 * min(self.Bs, self.Be)
 
-    # ------------------------------------------------------------------ binary junction nodes
-    def _line_junction_nodes(self, network: DislocationNetwork, arms: Arms, is_junction: np.ndarray,
-                             forces: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(linejunc (N,) bool, t_j (N, 3)) following ExaDiS BCC_binary_junction_node + the unzipping test."""
-        n = network.num_nodes
-        linejunc = np.zeros(n, dtype=bool)
-        tj = np.zeros((n, 3))
-        if not self.binary_junctions or n == 0:
-            return linejunc, tj
-        junc = is_junction & arms.nonzero
-        glide = ~is_junction & arms.nonzero
-        n_junc = np.bincount(arms.node[junc], minlength=n)
-        n_glide = np.bincount(arms.node[glide], minlength=n)
-        candidate = (network.node_degree() == 3) & (n_junc == 1) & (n_glide == 2)
-        if not candidate.any():
-            return linejunc, tj
-        tj = node_sum(arms.node[junc], arms.direction[junc], n)
-        nvec = np.cross(arms.burgers, arms.direction)
-        edge = glide & (np.einsum("ij,ij->i", nvec, nvec) > _EDGE_NORM2)
-        n_edge = np.bincount(arms.node[edge], minlength=n)
-        idx = np.flatnonzero(edge)
-        idx = idx[np.argsort(arms.node[idx], kind="stable")]
-        first = np.searchsorted(arms.node[idx], np.arange(n), side="left")
-        planar = np.zeros(n, dtype=bool)
-        k2 = np.flatnonzero(candidate & (n_edge == 2))
-        if len(k2):
-            tdir = np.cross(nvec[idx[first[k2]]], nvec[idx[first[k2] + 1]])
-            norm = np.linalg.norm(tdir, axis=1)
-            ok = norm > 1e-12
-            cosang = np.abs(np.einsum("ij,ij->i", tdir, tj[k2])) / np.where(ok, norm, 1.0)
-            planar[k2] = ok & (np.abs(cosang - 1.0) < 1.0 - np.cos(_ANGLE_TOL))
-        k1 = np.flatnonzero(candidate & (n_edge == 1))
-        if len(k1):  # ExaDiS compares the un-normalised b x t with sin(5 deg)
-            planar[k1] = np.abs(np.einsum("ij,ij->i", nvec[idx[first[k1]]], tj[k1])) < np.sin(_ANGLE_TOL)
-        planar[candidate & (n_edge == 0)] = True
-        unzipping = np.zeros(n, dtype=bool) if forces is None else np.einsum("ij,ij->i", forces, tj) > 0.0
-        linejunc = candidate & (planar | unzipping)
-        tj[~candidate] = 0.0
-        return linejunc, tj
-
     # ------------------------------------------------------------------ drag matrices
-    def _assemble(self, network: DislocationNetwork, forces: np.ndarray | None, arms: Arms
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """(B' (N, 3, 3), R (N, 3, 3)): drag matrices in per-node frames, B_lab = R^T B' R.
+    def _assemble(self, network: DislocationNetwork, forces: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(B' (N, 3, 3), R (N, 3, 3)): drag matrices in per-node frames, B_lab = R^T B' R (numba kernel
+        `_bcc_kernels.bcc_drag`).
 
         Each node's frame R (rows t, n, m) is that of its first non-zero arm, and every arm's drag is built from
         its (t, n, m) expressed in that frame. Mathematically the same as summing lab-frame matrices, but on a
         smooth or straight line the huge climb drag (Bec ~ 1e4 Pa s vs Bg ~ 4e-4) then stays on its own diagonal
         entry instead of spreading round-off of size eps*Bec over the glide entries.
         """
-        n = network.num_nodes
-        bmag = np.linalg.norm(arms.burgers, axis=1)
-        is_junction = bmag > 1.0 + self.junction_tol
-        linejunc, tj = self._line_junction_nodes(network, arms, is_junction, forces)
-        t = arms.direction
-        bs = np.einsum("ij,ij->i", t, arms.burgers)
-        cos2 = bs * bs / np.where(bmag > 0, bmag * bmag, 1.0)
-        nonscrew = (1.0 - cos2) > _SCREW_EPS
-        sin_b = np.sqrt(np.where(nonscrew, (1.0 - cos2) * bmag * bmag, 1.0))
-        nr = np.where(nonscrew[:, None], np.cross(arms.burgers, t) / sin_b[:, None], _perpendicular(t))
-        mr = np.cross(nr, t)
-
-        # Per-node frames from the first non-zero arm of each node.
-        index = np.arange(len(t))
-        first = np.full(n, len(t))
-        np.minimum.at(first, arms.node[arms.nonzero], index[arms.nonzero])
-        has_arm = first < len(t)
-        frames = np.tile(np.eye(3), (n, 1, 1))
-        fa = first[has_arm]
-        frames[has_arm] = np.stack([t[fa], nr[fa], mr[fa]], axis=1)
-
-        lj = linejunc[arms.node]
-        if linejunc.any():  # orthogonalise the climb direction of glissile arms to the junction line
-            tja = tj[arms.node]
-            proj = nr - np.einsum("ij,ij->i", nr, tja)[:, None] * tja
-            pnorm = np.linalg.norm(proj, axis=1)
-            fix = lj & nonscrew & (pnorm > 0)
-            nr = np.where(fix[:, None], proj / np.where(pnorm > 0, pnorm, 1.0)[:, None], nr)
-
-        rot = frames[arms.node]
-        tl, nl, ml = (np.einsum("aij,aj->ai", rot, x) for x in (t, nr, mr))
-        eye = np.broadcast_to(np.eye(3), (len(t), 3, 3))
-        tt = outer(tl, tl)
-        two_armed = (network.node_degree() == 2)[arms.node]
-        # Junction arms.
-        d_junction = np.where(lj[:, None, None], self.Bline * eye,
-                              np.where(two_armed[:, None, None], self.Bec * eye,
-                                       self.Bec * eye + (self.Bline - self.Bec) * tt))
-        # Glissile arms: screw part plus non-screw correction.
-        inv_be2, inv_bs2 = self.Be ** -2, self.Bs ** -2
-        b_glide = 1.0 / np.sqrt(inv_be2 + (inv_bs2 - inv_be2) * cos2)
-        b_climb = np.sqrt(self.Bec ** 2 + (self.Bs ** 2 - self.Bec ** 2) * cos2)
-        correction = ((b_climb - self.Bs)[:, None, None] * outer(nl, nl)
-                      + (b_glide - self.Bs)[:, None, None] * outer(ml, ml))
-        d_glide = (self.Bs * eye + (self.Bline - self.Bs) * tt
-                   + np.where(nonscrew[:, None, None], correction, 0.0))
-
-        half = np.where(arms.nonzero, 0.5 * arms.length, 0.0)
-        per_arm = half[:, None, None] * np.where(is_junction[:, None, None], d_junction, d_glide)
-        return node_sum(arms.node, per_arm, n), frames
+        offsets, arm_seg, arm_sign = network.arms()
+        f = np.zeros((network.num_nodes, 3)) if forces is None else np.ascontiguousarray(forces, float)
+        return bcc_drag(offsets, arm_seg, arm_sign.astype(np.float64), np.ascontiguousarray(network.segment_vectors()),
+                        np.ascontiguousarray(network.burgers, float), f, self.Be, self.Bs, self.Bec, self.Bline,
+                        self.junction_tol, self.binary_junctions)
 
     def drag_matrices(self, network: DislocationNetwork, forces: np.ndarray | None = None) -> np.ndarray:
         """Nodal drag matrices B_k (N, 3, 3) in Pa*s*b, lab frame (forces enter only through junction unzipping)."""
-        local, frames = self._assemble(network, forces, Arms.of(network))
+        local, frames = self._assemble(network, forces)
         return np.einsum("nki,nkl,nlj->nij", frames, local, frames)
 
     # ------------------------------------------------------------------ velocities
@@ -200,16 +104,14 @@ class BCCLinearMobility:
         v = np.zeros((n, 3))
         if n == 0 or network.num_segments == 0:
             return v
-        arms = Arms.of(network)
-        active = mobile_nodes(network) & (np.bincount(arms.node[arms.nonzero], minlength=n) > 0)
+        local, frames = self._assemble(network, f)
+        has_arm = np.einsum("nii->n", local) > 0.0  # zero drag: no arm of non-zero length
+        active = mobile_nodes(network) & has_arm
         if not active.any():
             return v
-        local, frames = self._assemble(network, f, arms)
         if self.Fedge > 0 or self.Fscrew > 0:
-            f = self._apply_friction(network, arms, f)
-        f_local = np.einsum("nij,nj->ni", frames[active], f[active])
-        v_local = np.linalg.solve(local[active], f_local[:, :, None])[:, :, 0]
-        v[active] = np.einsum("nji,nj->ni", frames[active], v_local)
+            f = self._apply_friction(network, Arms.of(network), f)
+        v = solve_in_frames(local, frames, f, active)
         if self.vmax is not None:
             v = self._cap(v)
         return v
