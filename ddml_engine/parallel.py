@@ -51,8 +51,21 @@ def resolve_threads(requested: int | None = None) -> int:
 _configured: int | None = None  # the count of the last configure_threads
 
 
+def serial_blas() -> None:
+    """Run the BLAS libraries loaded so far (numpy's, scipy's OpenBLAS) on one thread, process-wide. ddml's BLAS
+    calls are small (3x3 solves, the 48-wide products of the GNN's numpy inference), and a multithreaded BLAS
+    keeps its threads spinning after each call, where they slow the numba kernels that follow: DDD+ML 4.2 -> 3.7 s
+    on the cost benchmark's 20 ps. Needs threadpoolctl; a no-op without it."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def configure_threads(requested: int | None = None) -> int:
-    """Set numba's and torch's thread counts to `resolve_threads(requested)`; returns the count.
+    """Set numba's and torch's thread counts to `resolve_threads(requested)` (BLAS: one thread, see
+    `serial_blas`); returns the count.
 
     torch is set now when already imported; code that imports torch later (the GNN mobility) calls
     `sync_torch_threads()` (importing torch only to set its threads would cost seconds in linear-law runs).
@@ -60,6 +73,7 @@ def configure_threads(requested: int | None = None) -> int:
     global _configured
     n = _configured = resolve_threads(requested)
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    serial_blas()
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     return n

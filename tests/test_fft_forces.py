@@ -105,3 +105,22 @@ def test_fft_forces_in_a_skewed_periodic_cell():
     fft = FFTLongRange(MU, NU, A_CORE, grid=48)(network)
     rms = np.sqrt((reference**2).sum(1).mean())
     assert np.sqrt(((fft - reference) ** 2).sum(1).mean()) < 0.015 * rms
+
+
+def test_nye_spreading_kernel_matches_the_bspline_stencil():
+    """The numba spreading of Nye samples equals the bincount of the 4x4x4 cubic B-spline stencil (`_stencil`),
+    including points on the far side of the periodic grid."""
+    from ddml_engine.forces.fft import _spread_nye, _stencil
+
+    rng = np.random.default_rng(2)
+    n = (12, 12, 12)
+    u = rng.uniform(0.0, 12.0, size=(50, 3))
+    u[:3] = [[0.0, 0.0, 0.0], [11.999, 0.5, 11.2], [6.0, 11.9999, 0.01]]
+    weights9 = rng.normal(size=(50, 9))
+    grid = np.zeros((9,) + n)
+    _spread_nye(u, weights9, grid)
+    flat, w = _stencil(u, n)
+    for c in range(9):
+        expected = np.bincount(flat.ravel(), weights=(w * weights9[:, c, None]).ravel(), minlength=12**3)
+        assert np.allclose(grid[c].ravel(), expected, rtol=1e-12, atol=1e-12)
+    assert np.allclose(grid.sum(axis=(1, 2, 3)), weights9.sum(axis=0))  # B-spline weights sum to one

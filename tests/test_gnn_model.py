@@ -305,3 +305,39 @@ def test_model_can_fit_a_linear_mobility():
         final = float(loss_fn())
     print(f"overfit: loss {initial:.4g} -> {final:.4g} ({batch.num_nodes} nodes)")
     assert final < initial / 10
+
+
+@pytest.mark.parametrize("config", [{}, {"latent": 32, "layers": 2, "hidden": 40, "encoder_norm": True}])
+def test_numpy_inference_engine_equals_the_torch_module(tmp_path, config):
+    """GNNMobility's default CPU engine (numpy products + numba kernels) computes the exported module's function:
+    the same velocities as engine="torch" to float32 rounding, pinned nodes at rest, for the paper's layout and
+    another (fewer layers, other widths, encoder LayerNorms)."""
+    torch.manual_seed(3)
+    model = GNNMobilityModel(**config).eval()
+    with torch.no_grad():  # give the LayerNorms non-trivial weights
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(0.3 * torch.randn_like(p))
+    path = export_model(model, tmp_path / "m.pt")
+    fast, slow = GNNMobility(path), GNNMobility(path, engine="torch")
+    assert fast.numpy_engine is not None and slow.numpy_engine is None
+    for seed in (5, 6):
+        net = random_network(seed)
+        forces = random_forces(net, seed)
+        v, ref = fast.velocities(net, forces), slow.velocities(net, forces)
+        assert v.dtype == np.float64 and np.all(v[net.constraints == PINNED_NODE] == 0.0)
+        assert np.abs(ref).max() > 0 and np.allclose(v, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="engine"):
+        GNNMobility(path, engine="jax")
+
+
+def test_fast_erf_of_the_numpy_engine_is_accurate():
+    import math
+
+    import numba
+
+    from ddml_engine.ml.numpy_inference import _erf
+
+    erf = numba.njit(lambda x: _erf(x))
+    xs = np.linspace(-7.0, 7.0, 4001).astype(np.float32)
+    assert max(abs(float(erf(x)) - math.erf(float(x))) for x in xs) < 1e-6

@@ -88,3 +88,16 @@ def test_bad_thread_settings_are_one_line_errors(argv, message, tmp_path):
     with pytest.raises(SystemExit) as raised:
         main(argv + (["--output-dir", str(tmp_path / "x")] if argv[0] == "simulate" else []))
     assert message in str(raised.value)
+
+
+def test_configure_threads_puts_blas_on_one_thread():
+    """ddml's BLAS calls are small; a multithreaded BLAS spinning after them slows the numba kernels that follow."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    from ddml_engine import parallel
+
+    np.ones((4, 4)) @ np.ones((4, 4))  # BLAS loaded
+    parallel.configure_threads(2)
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas and all(p["num_threads"] == 1 for p in blas)

@@ -221,6 +221,26 @@ def test_coarsening_keeps_corners_between_different_glide_planes():
     assert np.allclose(np.abs(np.sum(out.planes * out.segment_vectors(), axis=1)), 0.0, atol=1e-9)
 
 
+def test_bcc_coarsening_crosses_glide_plane_changes_as_exadis():
+    """Without glide planes (ExaDiS's BCC crystals) the corners of the hexagon above may go too: fewer than its 6
+    nodes remain, no segment is left below minseg, Burgers vectors are conserved and each new segment lies on the
+    plane that holds its b and line direction. The simulation builder turns glide planes off for BCC only."""
+    from ddml_engine.dynamics.config import build_simulation, load_config
+    from ddml_engine.dynamics.configs import prismatic_loop
+
+    cell = Cell.cubic(BOX)
+    loop = prismatic_loop(cell, np.array([50.0, 50, 50]), 20.0, B111[0], maxseg=5.0)
+    out = remesh(loop, 100.0, 12.0, glide_planes=False)
+    check_conserved(out)
+    assert out.num_nodes < 6 and out.segment_lengths().min() >= 12.0
+    unit = out.planes / np.linalg.norm(out.planes, axis=1)[:, None]
+    assert np.allclose(np.sum(unit * out.segment_vectors(), axis=1), 0.0, atol=1e-9)
+    assert np.allclose(unit @ B111[0], 0.0, atol=1e-9)
+    for name, keeps in (("Ta", False), ("W", False), ("Cu", True)):
+        config = load_config(None, [f'material.name="{name}"', "initial.count=1", "forces.model=\"line-tension\""])
+        assert build_simulation(config)[0].topology.glide_planes is keeps
+
+
 def test_remesh_across_periodic_boundary():
     cell = Cell.cubic(BOX, centered=True)
     loop = polygon(cell, [[40, 40, 0], [60, 40, 0], [60, 60, 0], [40, 60, 0]], B111[0], plane=[0, 0, 1])
