@@ -31,8 +31,8 @@ EXADIS_100PS_WALL_S = (7.0, 7.5)  # 0 -> 100 ps of the 12-loop Ta box, 64 steps 
 EXADIS_100PS_STEPS = 64
 
 
-def run(sim, ps: float | None, steps: int | None) -> tuple[list[dict], float]:
-    """Step until `ps` simulated picoseconds (or `steps` steps); one row per step with its wall time."""
+def count_evaluations(sim) -> dict:
+    """Wrap the simulation's velocity evaluations with a counter; returns it ({"n": count})."""
     evaluations = {"n": 0}
     base = sim.velocities
 
@@ -41,6 +41,12 @@ def run(sim, ps: float | None, steps: int | None) -> tuple[list[dict], float]:
         return base(network)
 
     sim.velocities = counted
+    return evaluations
+
+
+def run(sim, ps: float | None, steps: int | None) -> tuple[list[dict], float]:
+    """Step until `ps` simulated picoseconds (or `steps` steps); one row per step with its wall time."""
+    evaluations = count_evaluations(sim)
     rows, started = [], time.perf_counter()
     while (ps is None or sim.time < ps * 1e-12 * (1 - 1e-12)) and (steps is None or len(rows) < steps):
         rec = sim.step()

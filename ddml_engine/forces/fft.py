@@ -64,6 +64,17 @@ def retain_freed_memory() -> None:
         pass
 
 
+@numba.njit(cache=True, inline="always")
+def _cubic_bspline(t: float, w: np.ndarray) -> None:
+    """The four cubic B-spline weights of fractional offset t in [0, 1) into w (as `_bspline_weights`)."""
+    t2 = t * t
+    t3 = t2 * t
+    w[0] = (1 - t) ** 3 / 6.0
+    w[1] = (3 * t3 - 6 * t2 + 4) / 6.0
+    w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) / 6.0
+    w[3] = t3 / 6.0
+
+
 @numba.njit(cache=True)
 def _spread_nye(u: np.ndarray, weights9: np.ndarray, out: np.ndarray) -> None:
     """Add the cubic B-spline spread of weighted Nye samples (P, 9) at grid coordinates u (P, 3) to out (9, N, N, N)
@@ -75,12 +86,7 @@ def _spread_nye(u: np.ndarray, weights9: np.ndarray, out: np.ndarray) -> None:
         by = int(np.floor(u[p, 1]))
         bz = int(np.floor(u[p, 2]))
         for w, t in ((wx, u[p, 0] - bx), (wy, u[p, 1] - by), (wz, u[p, 2] - bz)):
-            t2 = t * t
-            t3 = t2 * t
-            w[0] = (1 - t) ** 3 / 6.0
-            w[1] = (3 * t3 - 6 * t2 + 4) / 6.0
-            w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) / 6.0
-            w[3] = t3 / 6.0
+            _cubic_bspline(t, w)
         for i in range(4):
             ix = (bx - 1 + i) % n0
             for j in range(4):
@@ -235,12 +241,7 @@ def _pk_forces_from_grid(grid: np.ndarray, x1: np.ndarray, d: np.ndarray, burger
             by = int(np.floor(u[1]))
             bz = int(np.floor(u[2]))
             for w, t in ((wx, u[0] - bx), (wy, u[1] - by), (wz, u[2] - bz)):
-                t2 = t * t
-                t3 = t2 * t
-                w[0] = (1 - t) ** 3 / 6.0
-                w[1] = (3 * t3 - 6 * t2 + 4) / 6.0
-                w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) / 6.0
-                w[3] = t3 / 6.0
+                _cubic_bspline(t, w)
             for i in range(4):
                 ix = (bx - 1 + i) % n0
                 for j in range(4):
