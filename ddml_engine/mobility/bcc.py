@@ -38,6 +38,7 @@ from ddml_engine.mobility._bcc_kernels import bcc_drag, solve_in_frames
 from ddml_engine.mobility.base import Arms, check_forces, mobile_nodes
 from ddml_engine.network import DislocationNetwork
 
+
 @dataclass
 class BCCLinearMobility:
     """Cai-Bulatov BCC drag-matrix law (ExaDiS `BCC_0B`); mobilities in 1/(Pa*s), velocities in b/s.

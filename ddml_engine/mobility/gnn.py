@@ -5,8 +5,8 @@ inputs and outputs); it also accepts an in-memory GNNMobilityModel or an already
 Pinned nodes get zero velocity.
 
 On the CPU, calls run by default through `ml.numpy_inference.NumpyGNN` (`engine="auto"`): the same weights and
-function as the torch module, to float32 rounding, ~3x faster at DDD sizes (a few hundred to a few thousand
-nodes), where torch's per-operator overhead dominates. `engine="torch"` keeps the TorchScript module.
+function as the torch module, to float32 rounding, and faster at DDD sizes, where torch's per-operator overhead
+dominates (2.1 against 3.3 ms per call on a 589-node network, benchmarks/RESULTS.md). `engine="torch"` keeps the TorchScript module.
 """
 from __future__ import annotations
 
