@@ -2,12 +2,14 @@
 
     python benchmarks/bench_threads.py [--nodes 2000] [--steps 6]
 
-1. One GNN velocity call (the paper's K = 3, latent 48 model, exported TorchScript) on a ~2,000-node network, with
-   1 and with 2 torch threads, quiet and while another process keeps one core busy (a Python busy loop).
+1. One GNN velocity call (the paper's K = 3, latent 48 model, exported) on a ~2,000-node network: ddml's default
+   CPU engine (`ml.numpy_inference`, one numba call) on 1 numba thread, on 2 (forced), and as GNNMobility runs it
+   (default: parallel.MeasuredThreads picks 1 or 2 from the timed calls, median of 41 calls), and the TorchScript
+   module on 1 torch thread (`engine="torch"`), quiet and while another process keeps one core busy (a Python
+   busy loop).
 2. `ddml simulate`-style DDD with that GNN as the mobility (12 prismatic loops, 300 b W box, FFT 64^3, the default
-   integrator), `steps` steps from the same start: ddml's default thread setting (parallel.configure_threads: numba
-   and torch on all cores, GNN calls below TORCH_SERIAL_NODES nodes on one torch thread) against the old behaviour
-   (torch on 2 threads for every call), quiet and with the busy core.
+   integrator), `steps` steps from the same start with ddml's default thread setting (parallel.configure_threads:
+   numba on all cores, BLAS on one thread), quiet and with the busy core.
 Prints each time and the busy / quiet ratios (the target: the main job under a busy second core <= 2x quiet).
 Run it on an otherwise idle machine (check `uptime`): the busy core is the only load it should see.
 """
@@ -23,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 
@@ -61,24 +64,30 @@ def median_time(fn, repeats: int = 7) -> float:
     return float(np.median(times))
 
 
-def ddd_wall(model_path: str, steps: int, serial_below: int) -> float:
+def forced_parallel(gnn: GNNMobility, network, forces):
+    """The engine call of `gnn.velocities` on all of numba's threads, without parallel.MeasuredThreads' choice."""
+    from ddml_engine.mobility.gnn import _Topology
+
+    engine, force_scale, length_scale = gnn.numpy_engine
+    topology = _Topology(network, length_scale)
+    nodes = topology.node_features(forces, force_scale)
+    edges = topology.edge_features(network.segment_vectors(), length_scale)
+    return lambda: engine(nodes, topology.edge_index, edges, edges_by_source=topology.edges_by_source)
+
+
+def ddd_wall(model_path: str, steps: int) -> float:
     """Wall seconds of `steps` DDD steps with the GNN mobility (same start every time)."""
     from ddml_engine.dynamics.config import DEFAULTS, build_simulation
 
     config = json.loads(json.dumps(DEFAULTS))
     config["mobility"].update(law="gnn", model=model_path)
     config["material"]["name"] = "W"
-    previous = parallel.TORCH_SERIAL_NODES
-    parallel.TORCH_SERIAL_NODES = serial_below
-    try:
-        sim, _ = build_simulation(config)
-        sim.step()  # warm-up (FFT operator, TorchScript)
-        start = time.perf_counter()
-        for _ in range(steps):
-            sim.step()
-        return time.perf_counter() - start
-    finally:
-        parallel.TORCH_SERIAL_NODES = previous
+    sim, _ = build_simulation(config)
+    sim.step()  # warm-up (FFT operator, kernels)
+    start = time.perf_counter()
+    for _ in range(steps):
+        sim.step()
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -93,27 +102,28 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="ddml-bench-threads-"))
     torch.manual_seed(0)
     model_path = str(export_model(GNNMobilityModel(latent=48, layers=3), folder / "gnn.pt", {"material": "W"}))
-    gnn = GNNMobility(model_path)
+    engine, torchscript = GNNMobility(model_path), GNNMobility(model_path, engine="torch")
+    torch.set_num_threads(1)
     print(f"machine: {cores} cores available; load {os.getloadavg()[0]:.2f}; network {network.num_nodes} nodes")
     rows = {}
     for busy in (False, True):
+        state = "busy" if busy else "quiet"
         with busy_core(busy):
-            previous = parallel.TORCH_SERIAL_NODES
-            parallel.TORCH_SERIAL_NODES = 0  # exactly `threads` torch threads for these calls
-            for threads in (1, 2):
-                torch.set_num_threads(threads)
-                rows[f"gnn_call_{threads}t_{'busy' if busy else 'quiet'}_ms"] = \
-                    1e3 * median_time(lambda: gnn.velocities(network, forces))
-            parallel.TORCH_SERIAL_NODES = previous
+            numba.set_num_threads(1)
+            rows[f"engine_call_1t_{state}_ms"] = 1e3 * median_time(lambda: engine.velocities(network, forces))
+            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+            rows[f"engine_call_2t_{state}_ms"] = 1e3 * median_time(forced_parallel(engine, network, forces))
+            rows[f"engine_call_default_{state}_ms"] = 1e3 * median_time(
+                lambda: engine.velocities(network, forces), repeats=41)
+            rows[f"torchscript_call_1t_{state}_ms"] = 1e3 * median_time(
+                lambda: torchscript.velocities(network, forces))
             parallel.configure_threads(None)
-            for label, serial_below in (("default", parallel.TORCH_SERIAL_NODES), ("torch_all_threads", 0)):
-                rows[f"ddd_{label}_{'busy' if busy else 'quiet'}_s"] = ddd_wall(model_path, args.steps, serial_below)
+            rows[f"ddd_{state}_s"] = ddd_wall(model_path, args.steps)
     for key, value in rows.items():
         print(f"  {key:36s} {value:10.3f}")
-    for label in ("gnn_call_1t", "gnn_call_2t"):
+    for label in ("engine_call_1t", "engine_call_2t", "engine_call_default", "torchscript_call_1t"):
         print(f"  {label} busy / quiet: {rows[f'{label}_busy_ms'] / rows[f'{label}_quiet_ms']:.2f}")
-    for label in ("ddd_default", "ddd_torch_all_threads"):
-        print(f"  {label} busy / quiet: {rows[f'{label}_busy_s'] / rows[f'{label}_quiet_s']:.2f}")
+    print(f"  ddd busy / quiet: {rows['ddd_busy_s'] / rows['ddd_quiet_s']:.2f}")
     print(json.dumps(rows))
 
 

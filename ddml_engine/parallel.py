@@ -8,13 +8,16 @@ never run at the same time (forces, then mobility), so the process never asks fo
 Small jobs run on one thread: a parallel region costs a fork/join of the workers and, on a machine whose other
 cores are busy, one descheduled worker stalls the whole region (a GNN call on ~2,000 nodes took 1.5 s with 2
 torch threads next to a busy core, 9 ms with one). `threads_for(work)` (numba) and `torch_threads_for(work)`
-(torch) run jobs below their thresholds serially.
+(torch) run jobs below their thresholds serially; `MeasuredThreads` chooses between all threads and one for a
+repeated short job (the GNN call of DDD+ML) from the measured wall time of its calls.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import sys
+import time
 from typing import Iterator
 
 import numba
@@ -117,3 +120,82 @@ def torch_threads_for(work: int, serial_below: int | None = None) -> Iterator[No
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+class MeasuredThreads:
+    """Runs a repeated parallel numba job on numba's threads or on one, whichever its measured calls show to be
+    faster per unit of work now.
+
+    A short parallel job gains from the second core on a quiet machine (the GNN call on ~700 nodes: 1.9 -> 1.1 ms)
+    but loses many times over when another process keeps that core busy: each parallel region waits for a
+    descheduled worker (a 2,000-node GNN call 4 -> 54 ms; serial 7 ms either way). Which case holds can change
+    while a job runs, so the choice is made from the calls themselves: each mode keeps the wall times per unit of
+    work of its last `window` calls, and the mode with the lower median runs. The other mode is re-timed by a
+    burst of `window` calls every `probe_every` calls, an interval that doubles, up to `max_probe_every`, each
+    time the probe loses. Each mode's first call is not counted (compilation, first-touch memory); the median
+    keeps one slow call (a page fault, a timer interrupt) from switching modes.
+    """
+
+    def __init__(self, probe_every: int = 16, max_probe_every: int = 512, window: int = 3):
+        self.probe_every, self.max_probe_every, self.window = probe_every, max_probe_every, window
+        self.interval = probe_every
+        self.samples: dict[bool, collections.deque] = {mode: collections.deque(maxlen=window)
+                                                       for mode in (True, False)}  # parallel? -> s per unit
+        self.warmed = {True: False, False: False}
+        self.calibrated = False  # both modes measured `window` times
+        self.probe_mode = True  # the mode of the probe burst under way
+        self.probe_left = 0
+        self.since_probe = 0
+
+    def cost(self, parallel: bool) -> float | None:
+        """Median wall seconds per unit of work of the mode's last calls (None before any)."""
+        samples = sorted(self.samples[parallel])
+        return samples[len(samples) // 2] if samples else None  # the upper median, for the even counts of probes
+
+    def _best(self) -> bool:
+        return self.cost(True) <= self.cost(False)
+
+    def _choose(self) -> bool:
+        if not self.calibrated:  # parallel's window first, then serial's
+            return len(self.samples[True]) < self.window
+        if self.probe_left:
+            return self.probe_mode
+        best = self._best()
+        if self.since_probe >= self.interval:
+            self.probe_mode, self.probe_left, self.since_probe = not best, self.window, 0
+            self.samples[not best].clear()
+            return not best
+        return best
+
+    def _record(self, parallel: bool, cost: float) -> None:
+        if not self.warmed[parallel]:
+            self.warmed[parallel] = True
+            return
+        self.samples[parallel].append(cost)
+        if not self.calibrated:
+            self.calibrated = all(len(v) == self.window for v in self.samples.values())
+        elif self.probe_left and parallel == self.probe_mode:
+            self.probe_left -= 1
+            if self.probe_left == 0:
+                won = self._best() == self.probe_mode
+                self.interval = self.probe_every if won else min(2 * self.interval, self.max_probe_every)
+        else:
+            self.since_probe += 1
+
+    def run(self, job, work: int):
+        """job() on numba's threads or on one (numba.set_num_threads(1)); `work` > 0 its size (rows, items)."""
+        threads = numba.get_num_threads()
+        if threads == 1:
+            return job()
+        parallel = self._choose()
+        started = time.perf_counter()
+        if parallel:
+            result = job()
+        else:
+            numba.set_num_threads(1)
+            try:
+                result = job()
+            finally:
+                numba.set_num_threads(threads)
+        self._record(parallel, (time.perf_counter() - started) / max(1, work))
+        return result

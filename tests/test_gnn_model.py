@@ -1,4 +1,5 @@
 """GNN mobility model (paper Eq. 4): parameter count, graph symmetries, batching, TorchScript export, overfit."""
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -309,9 +310,10 @@ def test_model_can_fit_a_linear_mobility():
 
 @pytest.mark.parametrize("config", [{}, {"latent": 32, "layers": 2, "hidden": 40, "encoder_norm": True}])
 def test_numpy_inference_engine_equals_the_torch_module(tmp_path, config):
-    """GNNMobility's default CPU engine (numpy products + numba kernels) computes the exported module's function:
-    the same velocities as engine="torch" to float32 rounding, pinned nodes at rest, for the paper's layout and
-    another (fewer layers, other widths, encoder LayerNorms)."""
+    """GNNMobility's default CPU engine (one numba call: sgemm products, fused kernels, row chunks on 1 or 2
+    threads) computes the exported module's function: the same velocities as engine="torch" to float32 rounding,
+    pinned nodes at rest, for the paper's layout and another (fewer layers, other widths, encoder LayerNorms); and
+    its kept topology inputs follow the network: moved nodes (same topology), then another network."""
     torch.manual_seed(3)
     model = GNNMobilityModel(**config).eval()
     with torch.no_grad():  # give the LayerNorms non-trivial weights
@@ -321,14 +323,31 @@ def test_numpy_inference_engine_equals_the_torch_module(tmp_path, config):
     path = export_model(model, tmp_path / "m.pt")
     fast, slow = GNNMobility(path), GNNMobility(path, engine="torch")
     assert fast.numpy_engine is not None and slow.numpy_engine is None
-    for seed in (5, 6):
-        net = random_network(seed)
-        forces = random_forces(net, seed)
-        v, ref = fast.velocities(net, forces), slow.velocities(net, forces)
+    first = random_network(5)
+    shift = np.random.default_rng(1).normal(scale=2.0, size=(first.num_nodes, 3))
+    moved = first.with_positions(first.positions + shift)
+    for net, threads in ((first, 2), (moved, 2), (random_network(6), 1)):
+        forces = random_forces(net, net.num_nodes)
+        with parallel_threads(threads):
+            v = fast.velocities(net, forces)
+        ref = slow.velocities(net, forces)
         assert v.dtype == np.float64 and np.all(v[net.constraints == PINNED_NODE] == 0.0)
         assert np.abs(ref).max() > 0 and np.allclose(v, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     with pytest.raises(ValueError, match="engine"):
         GNNMobility(path, engine="jax")
+
+
+@contextlib.contextmanager
+def parallel_threads(n: int):
+    """numba's thread count n (capped by its pool) inside the block."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def test_fast_erf_of_the_numpy_engine_is_accurate():
@@ -341,3 +360,24 @@ def test_fast_erf_of_the_numpy_engine_is_accurate():
     erf = numba.njit(lambda x: _erf(x))
     xs = np.linspace(-7.0, 7.0, 4001).astype(np.float32)
     assert max(abs(float(erf(x)) - math.erf(float(x))) for x in xs) < 1e-6
+
+
+def test_numpy_engine_gives_the_same_velocities_on_any_thread_count(tmp_path):
+    """Row chunks of >= MIN_CHUNK_ROWS give bit-identical velocities on 1 and 2 threads, so DDD+ML trajectories do
+    not depend on which mode parallel.MeasuredThreads picks."""
+    from ddml_engine.dynamics.configs import random_prismatic_loops
+    from ddml_engine.ml.numpy_inference import MIN_CHUNK_ROWS
+
+    torch.manual_seed(4)
+    gnn = GNNMobility(export_model(GNNMobilityModel().eval(), tmp_path / "m.pt"))
+    net = random_prismatic_loops(Cell.cubic(300.0), 8, (40.0, 60.0), 6.0, seed=2)
+    assert net.num_nodes >= 2 * MIN_CHUNK_ROWS
+    forces = random_forces(net, 7)
+    engine, force_scale, length_scale = gnn.numpy_engine
+    from ddml_engine.mobility.gnn import _Topology
+
+    topology = _Topology(net, length_scale)
+    nodes = topology.node_features(forces, force_scale)
+    edges = topology.edge_features(net.segment_vectors(), length_scale)
+    one, two = (engine(nodes, topology.edge_index, edges, threads=t) for t in (1, 2))
+    assert np.abs(one).max() > 0 and np.array_equal(one, two)

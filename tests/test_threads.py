@@ -101,3 +101,31 @@ def test_configure_threads_puts_blas_on_one_thread():
     parallel.configure_threads(2)
     blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
     assert blas and all(p["num_threads"] == 1 for p in blas)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs numba's pool of at least 2 threads")
+@pytest.mark.parametrize("parallel_is_faster", [True, False])
+def test_measured_threads_runs_the_faster_mode_and_follows_a_change(restore_threads, parallel_is_faster):
+    """MeasuredThreads times its calls: a job that is slower in one mode runs mostly in the other, and when the
+    costs swap (the second core gets busy, or free again) it switches within a few probe intervals; the thread
+    count is restored after serial calls."""
+    import time
+
+    from ddml_engine.parallel import MeasuredThreads
+
+    configure_threads(2)
+    faster = {"parallel": parallel_is_faster}
+
+    def job():
+        parallel = numba.get_num_threads() > 1
+        time.sleep(0.0002 if parallel == faster["parallel"] else 0.002)
+        return parallel
+
+    chooser = MeasuredThreads(probe_every=8, max_probe_every=64)
+    modes = [chooser.run(job, work=100) for _ in range(120)]
+    assert numba.get_num_threads() == 2
+    assert modes[:8] == [True] * 4 + [False] * 4  # first calls: each mode once untimed, then `window` timed
+    assert sum(m == parallel_is_faster for m in modes[8:]) >= 0.85 * len(modes[8:])
+    faster["parallel"] = not parallel_is_faster
+    modes = [chooser.run(job, work=100) for _ in range(200)]
+    assert sum(m == (not parallel_is_faster) for m in modes[-60:]) >= 0.8 * 60

@@ -5,8 +5,13 @@ inputs and outputs); it also accepts an in-memory GNNMobilityModel or an already
 Pinned nodes get zero velocity.
 
 On the CPU, calls run by default through `ml.numpy_inference.NumpyGNN` (`engine="auto"`): the same weights and
-function as the torch module, to float32 rounding, and faster at DDD sizes, where torch's per-operator overhead
-dominates (2.1 against 3.3 ms per call on a 589-node network, benchmarks/RESULTS.md). `engine="torch"` keeps the TorchScript module.
+function as the torch module, to float32 rounding, one numba call on numba's threads instead of ~100 torch operator
+dispatches (see benchmarks/RESULTS.md for the measured call times). The inputs fixed by the connectivity alone
+(graph, CSR edge order, node and segment flags, Burgers vector features) are kept between calls while the
+segments, Burgers vectors and constraints stay the same, as over the sub-steps of a DDD step; only forces and
+segment vectors are recomputed. Whether a call runs on numba's threads or on one is decided from the measured
+calls (`parallel.MeasuredThreads`: the second core helps on a quiet machine and costs many times over next to a
+busy one). `engine="torch"` keeps the TorchScript module.
 """
 from __future__ import annotations
 
@@ -18,11 +23,13 @@ import torch
 from torch import nn
 
 from ddml_engine.ml.export import PhysicalGNNMobility, load_model
-from ddml_engine.ml.graph import raw_inputs
+from ddml_engine.mobility.base import check_forces
+from ddml_engine.ml.graph import raw_inputs, segment_flags
 from ddml_engine.ml.model import GNNMobilityModel
-from ddml_engine.ml.numpy_inference import NumpyGNN, directed_edge_arrays, node_feature_array
+from ddml_engine.ml.numpy_inference import MIN_CHUNK_ROWS, NumpyGNN, directed_edge_arrays, edges_by_source
 from ddml_engine.network import PINNED_NODE, DislocationNetwork
-from ddml_engine.parallel import serial_blas, sync_torch_threads, torch_threads_for
+from ddml_engine.parallel import (MeasuredThreads, serial_blas, sync_torch_threads, threads_for,
+                                  torch_threads_for)
 
 
 class GNNMobility:
@@ -50,6 +57,8 @@ class GNNMobility:
         reference = next(iter(module.buffers()), None)
         self.device = reference.device if reference is not None else torch.device(device)
         self.numpy_engine = _numpy_engine(module) if engine == "auto" and self.device.type == "cpu" else None
+        self._topology: _Topology | None = None
+        self._threads = MeasuredThreads()
         if self.numpy_engine is not None:
             serial_blas()  # its small products on a spinning multithreaded BLAS would slow numba's kernels
 
@@ -60,15 +69,25 @@ class GNNMobility:
         """Nodal velocities (N, 3) in b/s; zero at pinned nodes."""
         if network.num_nodes == 0:
             return np.zeros((0, 3))
-        raw = raw_inputs(network, forces)
         if self.numpy_engine is not None:
             engine, force_scale, length_scale = self.numpy_engine
-            edge_index, edges = directed_edge_arrays(raw["segments"], raw["burgers"], raw["segment_vectors"],
-                                                     raw["segment_flags"], length_scale)
-            out = engine(node_feature_array(raw["forces"], raw["node_flags"], force_scale), edge_index,
-                         edges).astype(np.float64)
-            out[network.constraints == PINNED_NODE] = 0.0
+            if self._topology is None or not self._topology.matches(network):
+                self._topology = _Topology(network, length_scale)
+            topology = self._topology
+            nodes = topology.node_features(check_forces(network, forces), force_scale)
+            edges = topology.edge_features(network.segment_vectors(), length_scale)
+            def call():
+                return engine(nodes, topology.edge_index, edges, edges_by_source=topology.edges_by_source)
+
+            if len(nodes) < 2 * MIN_CHUNK_ROWS:  # one chunk: serial, and not timed (split-trial patches)
+                with threads_for(0):
+                    out = call()
+            else:
+                out = self._threads.run(call, work=len(nodes) + len(edges))
+            out = out.astype(np.float64)
+            out[topology.pinned] = 0.0
             return out
+        raw = raw_inputs(network, forces)
         t = {k: torch.as_tensor(v, device=self.device) for k, v in raw.items()}
         pinned = torch.as_tensor(network.constraints == PINNED_NODE, device=self.device)
         # Unoptimised TorchScript execution skips the profiling executor's warm-up runs (graph sizes change
@@ -94,3 +113,43 @@ def _numpy_engine(module: nn.Module) -> tuple[NumpyGNN, float, float] | None:
         return engine, float(module.force_scale), float(module.length_scale)
     except (AttributeError, KeyError, RuntimeError, ValueError):
         return None
+
+
+class _Topology:
+    """The GNN inputs that the connectivity alone fixes, float32: node flags, edge index, its CSR order, and the
+    edge columns (e_ij, b_ij, |b_ij|) (see ml.graph); `node_features` and `edge_features` fill in the rest."""
+
+    def __init__(self, network: DislocationNetwork, length_scale: float):
+        self.segments, self.burgers = network.segments.copy(), network.burgers.copy()
+        self.constraints = network.constraints.copy()
+        self.pinned = self.constraints == PINNED_NODE
+        m = network.num_segments
+        # the segment vectors' columns are placeholders here (zeros), filled per call
+        self.edge_index, self._edges = directed_edge_arrays(self.segments, self.burgers, np.zeros((m, 3)),
+                                                            segment_flags(network), length_scale)
+        self.edges_by_source = edges_by_source(self.edge_index[0], network.num_nodes)
+        self._nodes = np.zeros((network.num_nodes, 5), np.float32)
+        self._nodes[:, 0] = network.physical_nodes()
+
+    def matches(self, network: DislocationNetwork) -> bool:
+        """Same segments, Burgers vectors and constraints as the network this was built from."""
+        return (network.segments.shape == self.segments.shape and network.num_nodes == self.pinned.shape[0]
+                and np.array_equal(network.segments, self.segments) and np.array_equal(network.burgers, self.burgers)
+                and np.array_equal(network.constraints, self.constraints))
+
+    def node_features(self, forces: np.ndarray, force_scale: float) -> np.ndarray:
+        """(N, 5): (n_i, F_i / f0, |F_i| / f0), as `ml.graph.node_features`."""
+        f = forces / force_scale
+        self._nodes[:, 1:4] = f
+        self._nodes[:, 4] = np.linalg.norm(f, axis=1)
+        return self._nodes
+
+    def edge_features(self, segment_vectors: np.ndarray, length_scale: float) -> np.ndarray:
+        """(2M, 9): the kept columns and (r_j - r_i) / l0, |r_j - r_i| / l0 of both directions, as
+        `ml.graph.directed_edges`."""
+        m = segment_vectors.shape[0]
+        d = segment_vectors / length_scale
+        norm = np.linalg.norm(d, axis=1)
+        self._edges[:m, 5:8], self._edges[m:, 5:8] = d, -d
+        self._edges[:m, 8], self._edges[m:, 8] = norm, norm
+        return self._edges
