@@ -189,13 +189,108 @@ class MeasuredThreads:
             return job()
         parallel = self._choose()
         started = time.perf_counter()
-        if parallel:
-            result = job()
-        else:
-            numba.set_num_threads(1)
-            try:
-                result = job()
-            finally:
-                numba.set_num_threads(threads)
+        result = _timed_job(job, None if parallel else (numba.set_num_threads, threads))
         self._record(parallel, (time.perf_counter() - started) / max(1, work))
         return result
+
+
+def _timed_job(job, serial: tuple | None):
+    """job(), on one thread when `serial` = (set_threads, count to restore) is given."""
+    if serial is None:
+        return job()
+    set_threads, count = serial
+    set_threads(1)
+    try:
+        return job()
+    finally:
+        set_threads(count)
+
+
+class OtherLoad:
+    """CPU time that other processes take on the CPUs this process may run on, in cores, averaged since the last
+    reading: per-CPU busy time from /proc/stat (Linux) minus this process's own (/proc/self/stat). None where
+    /proc is missing or when under `min_seconds` have passed (the counters tick at 100 Hz)."""
+
+    def __init__(self, min_seconds: float = 0.5):
+        try:
+            self.cpus = {f"cpu{c}" for c in os.sched_getaffinity(0)}
+        except (AttributeError, OSError):
+            self.cpus = set()
+        self.min_seconds = min_seconds
+        self._last = self._read()
+        self._last_time = time.perf_counter()
+
+    def _read(self) -> tuple[int, int, int] | None:
+        """(busy ticks, all ticks) summed over our CPUs, and this process's ticks; None without /proc."""
+        try:
+            with open("/proc/stat") as handle:
+                busy = total = 0
+                for line in handle:
+                    fields = line.split()
+                    if fields and fields[0] in self.cpus:
+                        user, nice, system, idle, iowait, irq, softirq = (int(v) for v in fields[1:8])
+                        steal = int(fields[8]) if len(fields) > 8 else 0
+                        work = user + nice + system + irq + softirq + steal
+                        busy, total = busy + work, total + work + idle + iowait
+            with open("/proc/self/stat") as handle:
+                after_name = handle.read().rsplit(")", 1)[1].split()
+            own = int(after_name[11]) + int(after_name[12])  # utime, stime (fields 14, 15)
+        except (OSError, ValueError, IndexError):
+            return None
+        return (busy, total, own) if total else None
+
+    def cores(self) -> float | None:
+        """Other processes' load on our CPUs since the last reading (cores), or None (see the class)."""
+        if self._last is None or time.perf_counter() - self._last_time < self.min_seconds:
+            return None
+        now = self._read()
+        if now is None:
+            return None
+        busy, total, own = (a - b for a, b in zip(now, self._last))
+        if total <= 0:
+            return None
+        self._last, self._last_time = now, time.perf_counter()
+        return max(0.0, busy - own) / total * len(self.cpus)
+
+
+class LoadAwareThreads:
+    """Thread count of a pool (torch's by default) for a repeated job: the configured count, lowered to the cores
+    that other processes leave free (`OtherLoad`, re-read every `every` seconds).
+
+    Next to a process that keeps the second core busy, a 2-thread parallel region waits for the descheduled
+    worker at every barrier (a training epoch of the demo: 4.7 s quiet, 56-75 s next to a busy core; on one
+    thread 6 s). Because the choice reads the load and not the job's own timings, a run on a quiet machine keeps
+    its thread count from start to end (torch's results depend on it in the last bits).
+    """
+
+    def __init__(self, get_threads=None, set_threads=None, every: float = 0.5):
+        if get_threads is None or set_threads is None:
+            import torch
+
+            get_threads, set_threads = torch.get_num_threads, torch.set_num_threads
+        self.get_threads, self.set_threads = get_threads, set_threads
+        self.configured = get_threads()
+        self.load = OtherLoad(every)
+        self.threads = self.configured
+
+    def update(self) -> int:
+        """Re-read the load when due; returns the thread count now."""
+        others = self.load.cores()
+        if others is not None:
+            free = len(self.load.cpus) - others
+            self.threads = max(1, min(self.configured, int(free + 0.5)))
+        return self.threads
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[int]:
+        """The enclosed calls on `update()` threads; the pool's count is restored after."""
+        threads = self.update()
+        previous = self.get_threads()
+        if threads == previous:
+            yield threads
+            return
+        self.set_threads(threads)
+        try:
+            yield threads
+        finally:
+            self.set_threads(previous)

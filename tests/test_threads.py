@@ -129,3 +129,39 @@ def test_measured_threads_runs_the_faster_mode_and_follows_a_change(restore_thre
     faster["parallel"] = not parallel_is_faster
     modes = [chooser.run(job, work=100) for _ in range(200)]
     assert sum(m == (not parallel_is_faster) for m in modes[-60:]) >= 0.8 * 60
+
+
+@pytest.mark.skipif(len(__import__("os").sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+def test_torch_threads_follow_the_cores_other_processes_leave_free(restore_threads):
+    """OtherLoad sees a busy-looping process as ~1 core of other load (and not this process's own work);
+    LoadAwareThreads then runs torch on the free cores only, and on all configured threads once it has gone."""
+    import subprocess
+    import sys
+    import time
+
+    from ddml_engine.parallel import LoadAwareThreads, OtherLoad
+
+    torch.set_num_threads(2)
+    chooser = LoadAwareThreads(every=0.3)
+    load = OtherLoad(0.3)
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.4:  # this process busy, nobody else
+        pass
+    assert load.cores() < 0.5
+    with chooser.applied() as threads:
+        assert threads == 2 == torch.get_num_threads()
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        load.cores(), chooser.update()  # readings from here on
+        time.sleep(0.5)
+        assert load.cores() > 0.7
+        with chooser.applied() as threads:
+            assert threads == 1 == torch.get_num_threads()
+        assert torch.get_num_threads() == 2
+    finally:
+        child.kill()
+        child.wait()
+    time.sleep(0.5)
+    with chooser.applied() as threads:
+        assert threads == 2 == torch.get_num_threads()

@@ -66,7 +66,9 @@ optional except data.trajectories; defaults in brackets. Override any key with '
                 density_floor [1e-2] (delta / mean line density), or "absolute" (the paper's Eq. 5);
                 loss_normalization ["static"] (absolute loss only): loss divided by
                 the mean zero-velocity loss of the training pairs (a V = 0 model scores 1), "target" (by the mean
-                sum alpha_target^2) or "none"; deterministic [false]: torch deterministic algorithms;
+                sum alpha_target^2) or "none"; deterministic [false]: torch deterministic algorithms and a fixed
+                torch thread count (bit-reproducible runs; otherwise torch's threads drop to the cores other
+                processes leave free, parallel.LoadAwareThreads);
                 threads [0 = $DDML_THREADS, else the available cores, shared among data-parallel processes]
                 (numba and torch); augment ["cubic"]: train on every pair rotated
                 (cell included) by a random proper cube rotation, drawn afresh each epoch (exact for cubic

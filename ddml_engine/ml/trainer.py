@@ -30,6 +30,8 @@ bit-identical parameters.
 """
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import io
 import json
@@ -54,7 +56,7 @@ from ddml_engine.ml.losses import RelativeLossSettings, absolute_pair_losses
 from ddml_engine.ml.losses import pair_losses as named_pair_losses
 from ddml_engine.ml.model import GNNMobilityModel
 from ddml_engine.ml.train_config import load_train_config
-from ddml_engine.parallel import configure_threads, resolve_threads
+from ddml_engine.parallel import LoadAwareThreads, configure_threads, resolve_threads
 
 METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_static_loss", "lr", "epoch_time_s", "elapsed_s")
 
@@ -259,6 +261,8 @@ class Trainer:
         if world_size > 1 and not int(tr["threads"]):  # data-parallel processes on one machine share the cores
             threads = max(1, threads // world_size)
         configure_threads(threads)
+        # torch's threads follow the cores other processes leave free, unless the run must be bit-reproducible
+        self.threads = None if tr["deterministic"] else LoadAwareThreads()
         if tr["deterministic"]:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -443,6 +447,10 @@ class Trainer:
         return float(total) / len(dataset)
 
     # ----------------------------------------------------------------------------- loop
+    def _thread_setting(self):
+        """torch's thread count for the next step: fixed when deterministic, else `parallel.LoadAwareThreads`."""
+        return contextlib.nullcontext() if self.threads is None else self.threads.applied()
+
     def run(self, until_epoch: int | None = None) -> TrainResult:
         """Train up to `epochs` (or stop after `until_epoch` completed epochs, as an interruption would)."""
         from tqdm import tqdm
@@ -467,12 +475,14 @@ class Trainer:
             bar = tqdm(batches, disable=not progress, desc=f"epoch {self.epoch + 1}/{self.epochs}", unit="batch",
                        leave=False, dynamic_ncols=True)
             for indices in bar:
-                batch_loss = self.train_step(indices)
+                with self._thread_setting():
+                    batch_loss = self.train_step(indices)
                 total += batch_loss
                 bar.set_postfix(loss=f"{batch_loss / len(indices):.4g}")
             bar.close()
             train_loss = total / len(order)
-            val_loss = self.evaluate(self.val_set)
+            with self._thread_setting():
+                val_loss = self.evaluate(self.val_set)
             self.epoch += 1
             epoch_time = time.perf_counter() - start_time
             self.elapsed += epoch_time
