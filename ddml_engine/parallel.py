@@ -255,7 +255,8 @@ class OtherLoad:
 
 class LoadAwareThreads:
     """Thread count of a pool (torch's by default) for a repeated job: the configured count, lowered to the cores
-    that other processes leave free (`OtherLoad`, re-read every `every` seconds).
+    that other processes leave free (`OtherLoad`, re-read every `every` seconds, taken when `confirm` readings in a
+    row agree).
 
     Next to a process that keeps the second core busy, a 2-thread parallel region waits for the descheduled
     worker at every barrier (a training epoch of the demo: 4.7 s quiet, 56-75 s next to a busy core; on one
@@ -263,7 +264,7 @@ class LoadAwareThreads:
     its thread count from start to end (torch's results depend on it in the last bits).
     """
 
-    def __init__(self, get_threads=None, set_threads=None, every: float = 0.5):
+    def __init__(self, get_threads=None, set_threads=None, every: float = 1.0, confirm: int = 2):
         if get_threads is None or set_threads is None:
             import torch
 
@@ -272,13 +273,20 @@ class LoadAwareThreads:
         self.configured = get_threads()
         self.load = OtherLoad(every)
         self.threads = self.configured
+        self.confirm = confirm
+        self._proposed, self._count = self.configured, 0
 
     def update(self) -> int:
-        """Re-read the load when due; returns the thread count now."""
+        """Re-read the load when due; returns the thread count now. A new count is taken after `confirm`
+        consecutive readings ask for it (every `every` s), so a short burst of another process changes nothing."""
         others = self.load.cores()
         if others is not None:
             free = len(self.load.cpus) - others
-            self.threads = max(1, min(self.configured, int(free + 0.5)))
+            wanted = max(1, min(self.configured, int(free + 0.5)))
+            self._count = self._count + 1 if wanted == self._proposed else 1
+            self._proposed = wanted
+            if wanted != self.threads and self._count >= self.confirm:
+                self.threads = wanted
         return self.threads
 
     @contextlib.contextmanager

@@ -142,8 +142,8 @@ def test_torch_threads_follow_the_cores_other_processes_leave_free(restore_threa
     from ddml_engine.parallel import LoadAwareThreads, OtherLoad
 
     torch.set_num_threads(2)
-    chooser = LoadAwareThreads(every=0.3)
-    load = OtherLoad(0.3)
+    chooser = LoadAwareThreads(every=0.25, confirm=2)
+    load = OtherLoad(0.25)
     start = time.perf_counter()
     while time.perf_counter() - start < 0.4:  # this process busy, nobody else
         pass
@@ -154,14 +154,18 @@ def test_torch_threads_follow_the_cores_other_processes_leave_free(restore_threa
     try:
         time.sleep(0.2)
         load.cores(), chooser.update()  # readings from here on
-        time.sleep(0.5)
+        time.sleep(0.3)
         assert load.cores() > 0.7
+        assert chooser.update() == 2  # one reading: not yet
+        time.sleep(0.3)
         with chooser.applied() as threads:
             assert threads == 1 == torch.get_num_threads()
         assert torch.get_num_threads() == 2
     finally:
         child.kill()
         child.wait()
-    time.sleep(0.5)
+    for _ in range(2):
+        time.sleep(0.3)
+        chooser.update()
     with chooser.applied() as threads:
         assert threads == 2 == torch.get_num_threads()

@@ -217,6 +217,7 @@ def test_training_reduces_loss_and_exports(trajectories, tmp_path):
     assert result.val_static_loss == pytest.approx(result.history[0]["val_static_loss"])
     rows = (tmp_path / "out" / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,step,train_loss,val_loss") and len(rows) == 12
+    assert rows[0].endswith(",torch_threads") and all(int(r.rsplit(",", 1)[1]) >= 1 for r in rows[2:])
     module, meta = load_model(result.model_path)
     assert meta["material"] == "W" and meta["training"]["nye_grid"] == 16
     assert meta["training"]["dt_s"] == pytest.approx(DT) and meta["training"]["train_trajectories"] == trajectories[:2]

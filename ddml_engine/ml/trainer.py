@@ -58,7 +58,8 @@ from ddml_engine.ml.model import GNNMobilityModel
 from ddml_engine.ml.train_config import load_train_config
 from ddml_engine.parallel import LoadAwareThreads, configure_threads, resolve_threads
 
-METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_static_loss", "lr", "epoch_time_s", "elapsed_s")
+METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_static_loss", "lr", "epoch_time_s", "elapsed_s",
+                 "torch_threads")  # the fewest torch threads a step of the epoch ran on (parallel.LoadAwareThreads)
 
 
 # --------------------------------------------------------------------------------------------- loss
@@ -474,8 +475,10 @@ class Trainer:
             total = 0.0
             bar = tqdm(batches, disable=not progress, desc=f"epoch {self.epoch + 1}/{self.epochs}", unit="batch",
                        leave=False, dynamic_ncols=True)
+            fewest_threads = torch.get_num_threads()
             for indices in bar:
                 with self._thread_setting():
+                    fewest_threads = min(fewest_threads, torch.get_num_threads())
                     batch_loss = self.train_step(indices)
                 total += batch_loss
                 bar.set_postfix(loss=f"{batch_loss / len(indices):.4g}")
@@ -488,7 +491,8 @@ class Trainer:
             self.elapsed += epoch_time
             self.history.append({"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
                                  "val_loss": val_loss, "val_static_loss": self.val_static, "lr": lr,
-                                 "epoch_time_s": epoch_time, "elapsed_s": self.elapsed})
+                                 "epoch_time_s": epoch_time, "elapsed_s": self.elapsed,
+                                 "torch_threads": fewest_threads})
             score = val_loss if len(self.val_set) else train_loss
             improved = score < self.best_loss
             if improved:
