@@ -35,7 +35,7 @@ class NetworkForcesModifier(ModifierInterface):
 
     who = "ddml"
     #: checked by _common.check_parameters before any work: name -> (low, high, low excluded)
-    LIMITS = {"cutoff": (0.0, 1e7, False), "fft_grid": (4, 1024, False), "remesh_length": (0.0, 1e5, True),
+    LIMITS = {"cutoff": (0.0, 1e7, False), "fft_grid": (4, 1024, False), "remesh_length": (0.01, 1e5, False),
               **{f"stress_{c}": (-1e4, 1e4, False) for c in ("xx", "yy", "zz", "yz", "xz", "xy")}}
 
     @property

@@ -135,6 +135,16 @@ def test_insert_points_and_merge_duplicate_arms_conserve_burgers():
 
 
 # ----------------------------------------------------------------------------------------- remesh
+def test_refine_refuses_a_maxseg_that_would_make_absurd_piece_counts():
+    """maxseg = 1e-300 b (a units mistake) is a named error, not an integer overflow that leaves the line as is."""
+    cell = Cell.cubic(100.0)
+    net = DislocationNetwork(cell, np.array([[10.0, 10, 10], [30.0, 10, 10]]), [[0, 1], [1, 0]],
+                             [B111[0], -B111[0]])
+    with pytest.raises(ValueError, match="maxseg"):
+        refine(net, 1e-300)
+    assert refine(net, 5.0).num_segments == 8
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_loops(), st.floats(2.0, 20.0), st.floats(0.05, 0.9))
 def test_remesh_conserves_burgers_and_geometry(net, maxseg, min_fraction):

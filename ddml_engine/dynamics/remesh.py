@@ -31,6 +31,7 @@ _PLANE_PARALLEL_TOL = 1e-3  # |n1 x n2|^2 below this: same plane family (ExaDiS 
 #: Relative slack on maxseg: segments up to maxseg (1 + SLACK) are not refined, so that round-off in recomputed
 #: lengths cannot make a second remesh refine again.
 SLACK = 1e-9
+MAX_PIECES = 1e7  # more pieces per segment than this is a units mistake in maxseg, not a discretisation
 
 
 def refine(network: DislocationNetwork, maxseg: float) -> DislocationNetwork:
@@ -41,7 +42,11 @@ def refine(network: DislocationNetwork, maxseg: float) -> DislocationNetwork:
     if not np.isfinite(maxseg) or network.num_segments == 0:
         return network
     lengths = network.segment_lengths()
-    pieces = np.maximum(np.ceil(lengths / (maxseg * (1.0 + SLACK))).astype(np.int64), 1)
+    ratio = np.ceil(lengths / (maxseg * (1.0 + SLACK)))
+    if ratio.max() > MAX_PIECES:
+        raise ValueError(f"refine: maxseg = {maxseg} b would cut a {lengths.max():.4g} b segment into more than "
+                         f"{MAX_PIECES:.0e} pieces")
+    pieces = np.maximum(ratio.astype(np.int64), 1)
     pinned = network.constraints == PINNED_NODE
     pieces[pinned[network.segments[:, 0]] & pinned[network.segments[:, 1]]] = 1  # as ExaDiS: a new node there
     # would be free to move, turning a pinned back segment into a second source
