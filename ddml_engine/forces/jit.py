@@ -24,7 +24,9 @@ def uncached_kernels() -> list[str]:
     missing = []
     for module in _kernel_modules():
         for name, obj in vars(module).items():
-            cache = getattr(obj, "_cache", None) if isinstance(obj, CPUDispatcher) else None
+            if not isinstance(obj, CPUDispatcher) or obj.targetoptions.get("inline") == "always":
+                continue  # inlined helpers are compiled into their callers and never cached on their own
+            cache = getattr(obj, "_cache", None)
             cache_file = getattr(cache, "_cache_file", None)
             if cache_file is None:
                 continue
