@@ -58,7 +58,10 @@ def serial_blas() -> None:
     """Run the BLAS libraries loaded so far (numpy's, scipy's OpenBLAS) on one thread, process-wide. ddml's BLAS
     calls are small (3x3 solves, the 48-wide products of the GNN's numpy inference), and a multithreaded BLAS
     keeps its threads spinning after each call, where they slow the numba kernels that follow: DDD+ML 4.2 -> 3.7 s
-    on the cost benchmark's 20 ps. Needs threadpoolctl; a no-op without it."""
+    on the cost benchmark's 20 ps. OpenBLAS libraries loaded later (scipy's, when scipy.linalg is first imported)
+    start on one thread through OPENBLAS_NUM_THREADS, unless the environment sets it. Needs threadpoolctl for the
+    loaded ones; a no-op for them without it."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -169,3 +169,17 @@ def test_torch_threads_follow_the_cores_other_processes_leave_free(restore_threa
         chooser.update()
     with chooser.applied() as threads:
         assert threads == 2 == torch.get_num_threads()
+
+
+def test_blas_loaded_after_the_setting_starts_on_one_thread():
+    """scipy's OpenBLAS, loaded after configure_threads (scipy.linalg imported later), is on one thread too."""
+    code = ("import os, sys; os.environ.pop('OPENBLAS_NUM_THREADS', None)\n"
+            "from ddml_engine.parallel import configure_threads\n"
+            "assert 'scipy.linalg' not in sys.modules\n"
+            "configure_threads(2)\n"
+            "import scipy.linalg\n"
+            "from threadpoolctl import threadpool_info\n"
+            "blas = [p for p in threadpool_info() if p['user_api'] == 'blas']\n"
+            "assert len(blas) >= 2 and all(p['num_threads'] == 1 for p in blas), blas\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
