@@ -9,7 +9,8 @@ Small jobs run on one thread: a parallel region costs a fork/join of the workers
 cores are busy, one descheduled worker stalls the whole region (a GNN call on ~2,000 nodes took 1.5 s with 2
 torch threads next to a busy core, 9 ms with one). `threads_for(work)` (numba) and `torch_threads_for(work)`
 (torch) run jobs below their thresholds serially; `MeasuredThreads` chooses between all threads and one for a
-repeated short job (the GNN call of DDD+ML) from the measured wall time of its calls.
+repeated short job (the GNN call of DDD+ML) from the measured wall time of its calls; `LoadAwareThreads` lowers
+torch's threads in training to the cores other processes leave free (`OtherLoad`).
 """
 from __future__ import annotations
 
@@ -192,12 +193,12 @@ class MeasuredThreads:
             return job()
         parallel = self._choose()
         started = time.perf_counter()
-        result = _timed_job(job, None if parallel else (numba.set_num_threads, threads))
+        result = _run_job(job, None if parallel else (numba.set_num_threads, threads))
         self._record(parallel, (time.perf_counter() - started) / max(1, work))
         return result
 
 
-def _timed_job(job, serial: tuple | None):
+def _run_job(job, serial: tuple | None):
     """job(), on one thread when `serial` = (set_threads, count to restore) is given."""
     if serial is None:
         return job()

@@ -242,6 +242,8 @@ class NumpyGNN:
         self.processor = (edge_w_e, edge_w_nodes, *(stack([m[q] for m in edge]) for q in (1, 2, 3, 4, 5)),
                           edge_norm, *(stack([m[q] for m in node]) for q in range(6)), node_norm)
         decoder = mlp("decoder")
+        if np.any(decoder[5]):
+            raise ValueError("NumpyGNN: the decoder's last Linear has a bias (not the GNNMobilityModel layout)")
         self.decoder = (norm("decoder.norm_in"), *decoder[:5])
         self.velocity_scale = np.float32(velocity_scale)
 

@@ -26,12 +26,12 @@ resumed runs and all ranks agree). Validation pairs are used as stored.
 Files in output.dir: last.pt (after every epoch: model, optimizer, scheduler, epoch, step, RNG states,
 data order, history), best.pt, metrics.csv, summary.json and the exported model (ml.export, TorchScript).
 Data order of epoch e is a permutation from numpy default_rng([seed, e]); resuming from last.pt continues with
-bit-identical parameters.
+bit-identical parameters at the same torch thread count (the count drops where other processes take cores,
+parallel.LoadAwareThreads, unless train.deterministic; metrics.csv's torch_threads shows it per epoch).
 """
 from __future__ import annotations
 
 import contextlib
-
 import csv
 import io
 import json

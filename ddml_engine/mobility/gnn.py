@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from ddml_engine.ml.export import PhysicalGNNMobility, load_model
-from ddml_engine.mobility.base import check_forces
 from ddml_engine.ml.graph import raw_inputs, segment_flags
 from ddml_engine.ml.model import GNNMobilityModel
 from ddml_engine.ml.numpy_inference import MIN_CHUNK_ROWS, NumpyGNN, directed_edge_arrays, edges_by_source
+from ddml_engine.mobility.base import check_forces
 from ddml_engine.network import PINNED_NODE, DislocationNetwork
 from ddml_engine.parallel import (MeasuredThreads, serial_blas, sync_torch_threads, threads_for,
                                   torch_threads_for)
@@ -76,6 +76,7 @@ class GNNMobility:
             topology = self._topology
             nodes = topology.node_features(check_forces(network, forces), force_scale)
             edges = topology.edge_features(network.segment_vectors(), length_scale)
+
             def call():
                 return engine(nodes, topology.edge_index, edges, edges_by_source=topology.edges_by_source)
 
