@@ -20,6 +20,13 @@ def restore_threads():
     torch.set_num_threads(before[1])
 
 
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter (nothing imported yet); fails the test with its stderr if it fails."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run
+
+
 def test_precedence_option_then_environment_then_cores(monkeypatch):
     monkeypatch.delenv(THREADS_ENV, raising=False)
     assert resolve_threads(None) == available_cores() == resolve_threads(0)
@@ -61,9 +68,7 @@ def test_torch_imported_later_gets_the_setting_with_the_gnn_mobility():
             "from ddml_engine.mobility.gnn import GNNMobility\n"
             "GNNMobility(GNNMobilityModel(latent=8, layers=1))\n"
             "import torch, numba; print(torch.get_num_threads(), numba.get_num_threads())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1", "1"]
+    assert run_python(code).stdout.split() == ["1", "1"]
 
 
 def test_simulate_records_and_applies_its_threads(tmp_path, restore_threads):
@@ -181,5 +186,4 @@ def test_blas_loaded_after_the_setting_starts_on_one_thread():
             "from threadpoolctl import threadpool_info\n"
             "blas = [p for p in threadpool_info() if p['user_api'] == 'blas']\n"
             "assert len(blas) >= 2 and all(p['num_threads'] == 1 for p in blas), blas\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
+    run_python(code)
