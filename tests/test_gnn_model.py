@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from ddml_engine.dynamics.configs import random_prismatic_loops
 from ddml_engine.ml.export import export_model, load_model
 from ddml_engine.ml.graph import (EDGE_FEATURES, NODE_FEATURES, build_graph, collate, features_from_tensors,
                                   raw_inputs)
 from ddml_engine.ml.model import GNNMobilityModel
+from ddml_engine.ml.numpy_inference import MIN_CHUNK_ROWS
 from ddml_engine.mobility.gnn import GNNMobility
 from ddml_engine.network import JUNCTION_100, PINNED_NODE, Cell, DislocationNetwork
+from ddml_engine.parallel import threads_for
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # torch 2.13 deprecates TorchScript
@@ -310,10 +313,11 @@ def test_model_can_fit_a_linear_mobility():
 
 @pytest.mark.parametrize("config", [{}, {"latent": 32, "layers": 2, "hidden": 40, "encoder_norm": True}])
 def test_numpy_inference_engine_equals_the_torch_module(tmp_path, config):
-    """GNNMobility's default CPU engine (one numba call: sgemm products, fused kernels, row chunks on 1 or 2
-    threads) computes the exported module's function: the same velocities as engine="torch" to float32 rounding,
-    pinned nodes at rest, for the paper's layout and another (fewer layers, other widths, encoder LayerNorms); and
-    its kept topology inputs follow the network: moved nodes (same topology), then another network."""
+    """GNNMobility's default CPU engine (one numba call: sgemm products, fused kernels, row chunks on numba's
+    threads or on one) computes the exported module's function: the same velocities as engine="torch" to float32
+    rounding, pinned nodes at rest, for the paper's layout and another (fewer layers, other widths, encoder
+    LayerNorms), on small networks (one chunk) and a large one (several, and serially); and its kept topology
+    inputs follow the network: moved nodes (same topology), then other networks."""
     torch.manual_seed(3)
     model = GNNMobilityModel(**config).eval()
     with torch.no_grad():  # give the LayerNorms non-trivial weights
@@ -326,28 +330,17 @@ def test_numpy_inference_engine_equals_the_torch_module(tmp_path, config):
     first = random_network(5)
     shift = np.random.default_rng(1).normal(scale=2.0, size=(first.num_nodes, 3))
     moved = first.with_positions(first.positions + shift)
-    for net, threads in ((first, 2), (moved, 2), (random_network(6), 1)):
+    large = random_prismatic_loops(Cell.cubic(300.0), 8, (40.0, 60.0), 6.0, seed=3)  # >= 2 row chunks
+    assert large.num_nodes >= 2 * MIN_CHUNK_ROWS
+    for net, serial in ((first, False), (moved, False), (random_network(6), True), (large, False), (large, True)):
         forces = random_forces(net, net.num_nodes)
-        with parallel_threads(threads):
+        with threads_for(0) if serial else contextlib.nullcontext():
             v = fast.velocities(net, forces)
         ref = slow.velocities(net, forces)
         assert v.dtype == np.float64 and np.all(v[net.constraints == PINNED_NODE] == 0.0)
         assert np.abs(ref).max() > 0 and np.allclose(v, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     with pytest.raises(ValueError, match="engine"):
         GNNMobility(path, engine="jax")
-
-
-@contextlib.contextmanager
-def parallel_threads(n: int):
-    """numba's thread count n (capped by its pool) inside the block."""
-    import numba
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def test_fast_erf_of_the_numpy_engine_is_accurate():
@@ -365,9 +358,6 @@ def test_fast_erf_of_the_numpy_engine_is_accurate():
 def test_numpy_engine_gives_the_same_velocities_on_any_thread_count(tmp_path):
     """Row chunks of >= MIN_CHUNK_ROWS give bit-identical velocities on 1 and 2 threads, so DDD+ML trajectories do
     not depend on which mode parallel.MeasuredThreads picks."""
-    from ddml_engine.dynamics.configs import random_prismatic_loops
-    from ddml_engine.ml.numpy_inference import MIN_CHUNK_ROWS
-
     torch.manual_seed(4)
     gnn = GNNMobility(export_model(GNNMobilityModel().eval(), tmp_path / "m.pt"))
     net = random_prismatic_loops(Cell.cubic(300.0), 8, (40.0, 60.0), 6.0, seed=2)
